@@ -1,0 +1,154 @@
+"""Likelihood benchmark: ms per evaluation, single and under vmap, compile time, and PyAutoLens in
+the same run when its interpreter is available.
+
+    python benchmarks/likelihood.py --model mge [--batches 8 32] [--repeats 7] [--no-reference]
+
+Prints a markdown table. The reference runs in its own interpreter (LENSSERVE_REFERENCE_PYTHON,
+default /opt/refvenv/bin/python) through benchmarks/parity/reference.py --time-only; it is never
+a dependency of lensserve. Timings are medians; ratios are taken within this one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+import numpy as np  # noqa: E402
+
+from likelihood import ModelSettings, build_model, default_dataset, default_truth  # noqa: E402
+from likelihood.dataset import save_imaging  # noqa: E402
+
+HERE = Path(__file__).parent
+REFERENCE_PYTHON = os.environ.get("LENSSERVE_REFERENCE_PYTHON", "/opt/refvenv/bin/python")
+
+
+def points(model, n: int, seed: int = 0) -> np.ndarray:
+    """(n, P): the truth and small perturbations of it (in-prior, near-truth proposals)."""
+    truth = default_truth()
+    centre = np.array([truth.get(name, model.reference_parameters[i])
+                       for i, name in enumerate(model.parameter_names)])
+    rng = np.random.default_rng(seed)
+    scale = np.where(np.array([n.endswith("coefficient") for n in model.parameter_names]), 0.0, 0.01)
+    return centre + scale * rng.standard_normal((n, len(centre)))
+
+
+def median_seconds(function, argument, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(function(argument))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure(model, batches, repeats: int) -> list[tuple[str, float, float]]:
+    """[(label, compile s, ms per evaluation)]"""
+    rows = []
+    theta = points(model, max(batches + [1]))
+    single = jax.jit(model.log_evidence)
+    start = time.perf_counter()
+    jax.block_until_ready(single(theta[0]))
+    rows.append(("single", time.perf_counter() - start,
+                 1e3 * median_seconds(single, theta[0], repeats)))
+    gradient = jax.jit(jax.value_and_grad(model.log_evidence))
+    start = time.perf_counter()
+    jax.block_until_ready(gradient(theta[0]))
+    rows.append(("value_and_grad single", time.perf_counter() - start,
+                 1e3 * median_seconds(gradient, theta[0], repeats)))
+    for batch in batches:
+        batched = jax.jit(jax.vmap(model.log_evidence))
+        start = time.perf_counter()
+        jax.block_until_ready(batched(theta[:batch]))
+        seconds = median_seconds(batched, theta[:batch], max(3, repeats // 2))
+        rows.append((f"vmap {batch}", time.perf_counter() - start, 1e3 * seconds / batch))
+    return rows
+
+
+def reference_rows(model, batches, repeats: int) -> list[tuple[str, float, float]]:
+    """The same rows from PyAutoLens, or [] if its interpreter is missing."""
+    if not Path(REFERENCE_PYTHON).exists():
+        return []
+    with tempfile.TemporaryDirectory() as folder:
+        dataset = Path(folder) / "dataset.npz"
+        save_imaging(model.dataset, dataset)
+        params = Path(folder) / "params.json"
+        theta = points(model, 1)[0]
+        params.write_text(json.dumps([dict(zip(model.parameter_names, map(float, theta),
+                                               strict=True))]))
+        out = Path(folder) / "timing.json"
+        command = [REFERENCE_PYTHON, str(HERE / "parity" / "reference.py"), "--dataset",
+                   str(dataset), "--mask-radius", str(model.dataset.mask_radius), "--kind",
+                   model.kind, "--params", str(params), "--time-only", "--batches",
+                   ",".join(map(str, batches)), "--repeats", str(repeats), "--out", str(out)]
+        if model.kind == "rectangular" and model.settings.rectangular_transform == "kernel":
+            command += ["--rectangular-mesh", "kernel"]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            print(f"(reference failed: {result.stderr.strip().splitlines()[-1:]})", file=sys.stderr)
+            return []
+        timing = json.loads(out.read_text())
+    rows = [("single", timing["single"]["first_call_s"], 1e3 * timing["single"]["median_s"])]
+    for batch, entry in timing.get("vmap", {}).items():
+        rows.append((f"vmap {batch}", entry["first_call_s"], 1e3 * entry["per_eval_s"]))
+    return rows
+
+
+def stage_rows(model, repeats: int):
+    """Per-stage timings a kind provides in benchmarks/_<kind>_stages.py, if any."""
+    sys.path.insert(0, str(HERE))
+    try:
+        module = __import__(f"_{model.kind}_stages")
+    except ImportError:
+        return []
+    return module.stage_timings(model, points(model, 1)[0], repeats)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="mge")
+    parser.add_argument("--rectangular-transform", default="rank", choices=("rank", "kernel"))
+    parser.add_argument("--batches", type=int, nargs="*", default=[8, 32])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--no-reference", action="store_true")
+    args = parser.parse_args()
+
+    settings = ModelSettings(rectangular_transform=args.rectangular_transform)
+    model = build_model(default_dataset(), args.model, settings)
+    ours = measure(model, args.batches, args.repeats)
+    theirs = [] if args.no_reference else reference_rows(model, args.batches, args.repeats)
+    theirs_by_label = {label: ms for label, _, ms in theirs}
+    single_ms = ours[0][2]
+
+    print(f"\n### likelihood `{args.model}` on the embedded dataset "
+          f"({len(model.grids.data)} pixels, jax {jax.__version__}, {jax.default_backend()})\n")
+    print("| what | compile s | ms / evaluation | per-eval / single | PyAutoLens ms / eval "
+          "| speed-up |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, compile_s, ms in ours:
+        reference = theirs_by_label.get(label)
+        ref_text = f"{reference:.1f}" if reference else "n/a"
+        speedup = f"{reference / ms:.1f}x" if reference else "n/a"
+        print(f"| {label} | {compile_s:.1f} | {ms:.1f} | {ms / single_ms:.2f} | {ref_text} "
+              f"| {speedup} |")
+    stages = stage_rows(model, args.repeats)
+    if stages:
+        print("\n| stage (single evaluation) | ms |\n|---|---:|")
+        for label, ms in stages:
+            print(f"| {label} | {ms:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

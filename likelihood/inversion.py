@@ -1,0 +1,97 @@
+"""The linear inversion and the Bayesian log-evidence (autoarray `inversion/`, `fit/fit_util.py`).
+
+Columns of the blurred mapping matrix B (N, K) are the linear objects' images. With W = 1/sigma^2:
+D = B^T W d, F = B^T W B (+ 1e-3 on the diagonal of unregularized columns), H = block-diagonal
+regularization; s = argmin_{s >= 0, s_i = 0 where not kept} 1/2 s^T (F+H) s - D^T s, and
+
+    log Z = -1/2 [chi^2 + s_r^T H_r s_r + ln det (F+H)_r - ln det H_r + sum ln(2 pi sigma^2)]
+
+where r is every column if all objects are regularized, else the regularized columns only (no
+regularized column: the log-likelihood). The regularized columns are ordered first, so the
+Cholesky factor of F+H starts with the factor of its regularized block.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+
+import nnls
+
+# PyAutoArray adds this to the curvature diagonal of columns with no regularization.
+UNREGULARIZED_DIAGONAL_FLOOR = 1e-3
+
+
+class Inversion(NamedTuple):
+    """The solved inversion and every term of its log-evidence (scalars unless shaped)."""
+
+    amplitudes: jnp.ndarray  # (K,)
+    model_image: jnp.ndarray  # (N,)
+    chi_squared: jnp.ndarray
+    regularization_term: jnp.ndarray
+    log_det_curvature_regularization: jnp.ndarray
+    log_det_regularization: jnp.ndarray
+    noise_normalization: jnp.ndarray
+    log_evidence: jnp.ndarray
+    solver: nnls.Info
+
+
+def data_vector_and_curvature(blurred_mapping, data, noise):
+    """D (K,) and F (K, K) of a dense blurred mapping matrix (N, K)."""
+    weighted = blurred_mapping / noise[:, None]
+    return weighted.T @ (data / noise), weighted.T @ weighted
+
+
+def log_det_cholesky(factor):
+    """ln det A from its lower Cholesky factor."""
+    return 2.0 * jnp.sum(jnp.log(jnp.diagonal(factor)))
+
+
+def noise_normalization(noise):
+    return jnp.sum(jnp.log(2.0 * jnp.pi * noise**2))
+
+
+def solve_and_evidence(
+    data_vector,
+    curvature,
+    regularization,
+    n_regularized: int,
+    keep: np.ndarray,
+    model_image_from,
+    data,
+    noise,
+) -> Inversion:
+    """Solve the positive-only inversion and assemble the log-evidence.
+
+    data_vector (K,), curvature F (K, K) without floors, regularization H (R, R) for the first
+    R = n_regularized columns (None when R = 0); keep: static (K,) bool; model_image_from: maps
+    amplitudes (K,) to the blurred model image (N,).
+    """
+    k = curvature.shape[0]
+    floor = np.where(np.arange(k) < n_regularized, 0.0, UNREGULARIZED_DIAGONAL_FLOOR)
+    system = curvature + jnp.diag(floor)
+    if n_regularized:
+        system = system.at[:n_regularized, :n_regularized].add(regularization)
+    # One factorization serves the unconstrained solve inside NNLS and ln det (F+H)_r.
+    factor = jnp.linalg.cholesky(system)
+    amplitudes, info = nnls.solve_with_info(system, data_vector, keep=keep, cholesky=factor)
+    model_image = model_image_from(amplitudes)
+    chi_squared = jnp.sum(((data - model_image) / noise) ** 2)
+    if n_regularized:
+        s_r = amplitudes[:n_regularized]
+        regularization_term = s_r @ regularization @ s_r
+        log_det_system = log_det_cholesky(factor[:n_regularized, :n_regularized])
+        log_det_regularization = log_det_cholesky(jnp.linalg.cholesky(regularization))
+    else:
+        regularization_term = log_det_system = log_det_regularization = jnp.zeros(())
+    normalization = noise_normalization(noise)
+    log_evidence = -0.5 * (
+        chi_squared + regularization_term + log_det_system - log_det_regularization
+        + normalization
+    )
+    return Inversion(
+        amplitudes, model_image, chi_squared, regularization_term, log_det_system,
+        log_det_regularization, normalization, log_evidence, info,
+    )

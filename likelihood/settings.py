@@ -1,0 +1,22 @@
+"""Model settings: everything that fixes a model's shapes (static under `jit`)."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The production fiducial by default (see design.md section 3).
+
+    lens_gaussians / source_gaussians: MGE sizes; mesh_shape: the adaptive rectangular source
+    mesh; rectangular_transform: "rank" (PyAutoLens' RectangularBilinearAdaptDensity, piecewise
+    constant in the lens parameters) or "kernel" (smooth kernel-density CDF); delaunay_overlay:
+    the image-plane overlay grid shape whose in-mask points become Delaunay vertices;
+    border_relocation: move traced points outside the traced mask border back onto it.
+    """
+
+    lens_gaussians: int = 60
+    source_gaussians: int = 20
+    mesh_shape: tuple[int, int] = (35, 35)
+    rectangular_transform: str = "rank"
+    delaunay_overlay: tuple[int, int] = (39, 39)
+    border_relocation: bool = True
