@@ -20,6 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# Run as a script, this file's folder heads sys.path and its name would shadow the package.
+sys.path[:] = [entry for entry in sys.path
+               if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 
 import jax  # noqa: E402

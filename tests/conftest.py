@@ -1,4 +1,4 @@
-"""Test-wide settings: float64 everywhere and warnings as errors (design: evidence differences of 1e-4 matter)."""
+"""Test-wide settings: float64 everywhere, warnings as errors (evidence differences of 1e-4 matter)."""
 
 import os
 

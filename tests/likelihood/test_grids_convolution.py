@@ -18,9 +18,9 @@ def test_pixel_centres_follow_pyautoarray():
     np.testing.assert_allclose(centres[2, 3], [-0.5, 0.75])
 
 
-def test_circular_mask_is_symmetric_and_inclusive():
+def test_circular_mask_is_symmetric_and_excludes_pixels_on_the_circle():
     mask = circular_mask((11, 11), 1.0, 3.0)
-    assert mask[5, 2] and mask[2, 5] and not mask[5, 1]
+    assert mask[5, 3] and mask[3, 5] and not mask[5, 2] and not mask[2, 5]
     np.testing.assert_array_equal(mask, mask[::-1, ::-1])
 
 

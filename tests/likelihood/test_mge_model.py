@@ -6,10 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from parity import dataset_of, evaluate_record, recorded
 
 from likelihood import UnknownKindError, build_model
 from tests.likelihood.conftest import prior_draws, truth_vector
+from tests.likelihood.parity import dataset_of, evaluate_record, recorded
 
 
 def test_parameter_names_follow_pyautolens_paths(small_mge_model):
