@@ -62,12 +62,14 @@ def solve_and_evidence(
     model_image_from,
     data,
     noise,
+    log_det_regularization=None,
 ) -> Inversion:
     """Solve the positive-only inversion and assemble the log-evidence.
 
     data_vector (K,), curvature F (K, K) without floors, regularization H (R, R) for the first
     R = n_regularized columns (None when R = 0); keep: static (K,) bool; model_image_from: maps
-    amplitudes (K,) to the blurred model image (N,).
+    amplitudes (K,) to the blurred model image (N,); log_det_regularization: ln det H when the
+    regularization knows it in closed form (else a Cholesky factorization of H computes it).
     """
     k = curvature.shape[0]
     floor = np.where(np.arange(k) < n_regularized, 0.0, UNREGULARIZED_DIAGONAL_FLOOR)
@@ -83,7 +85,8 @@ def solve_and_evidence(
         s_r = amplitudes[:n_regularized]
         regularization_term = s_r @ regularization @ s_r
         log_det_system = log_det_cholesky(factor[:n_regularized, :n_regularized])
-        log_det_regularization = log_det_cholesky(jnp.linalg.cholesky(regularization))
+        if log_det_regularization is None:
+            log_det_regularization = log_det_cholesky(jnp.linalg.cholesky(regularization))
     else:
         regularization_term = log_det_system = log_det_regularization = jnp.zeros(())
     normalization = noise_normalization(noise)
