@@ -7,13 +7,18 @@ problems. Every time is a median over repetitions, and every ratio uses times fr
 "x Cholesky" divides the time per solve by one jitted Cholesky of one lane's Q, "vmap / single"
 divides the time per solve at that batch by the time of one solve alone.
 
-Run from the repository root: ``python -P benchmarks/nnls.py`` (``-P``: this file is named like
-the package it measures, so its own folder must not shadow it on ``sys.path``).
+Run from the repository root: ``python benchmarks/nnls.py``.
 """
 
 import importlib.util
 import os
+import sys
 import time
+from pathlib import Path
+
+# Run as a script, this file's folder heads sys.path and its name would shadow the package.
+sys.path[:] = [entry for entry in sys.path
+               if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 

@@ -8,7 +8,7 @@ import json
 import sys
 
 import autolens as al  # noqa: F401  (imported before jax so float64 is enabled)
-import autogalaxy as ag
+import autogalaxy as ag  # noqa: I001  (after autolens, see above)
 import numpy as np
 
 GRID = [[0.0, 0.0], [1.0, 0.5], [-0.7, 1.3], [0.05, -2.1], [1e-9, 0.0], [2.5, -0.3]]

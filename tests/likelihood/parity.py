@@ -1,6 +1,5 @@
 """Shared helpers for the parity tests against values recorded from PyAutoLens."""
 
-import json
 from pathlib import Path
 
 import numpy as np
