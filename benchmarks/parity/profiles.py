@@ -4,11 +4,12 @@ Run with the reference's own interpreter (never a dependency of lensserve):
     /opt/refvenv/bin/python benchmarks/parity/profiles.py tests/data/reference_profiles.json
 """
 
+# ruff: noqa: I001  (autolens must be imported before anything that imports jax)
 import json
 import sys
 
 import autolens as al  # noqa: F401  (imported before jax so float64 is enabled)
-import autogalaxy as ag  # noqa: I001  (after autolens, see above)
+import autogalaxy as ag
 import numpy as np
 
 GRID = [[0.0, 0.0], [1.0, 0.5], [-0.7, 1.3], [0.05, -2.1], [1e-9, 0.0], [2.5, -0.3]]
