@@ -1,0 +1,187 @@
+"""Service benchmark: HTTP throughput and latency against the same model called in-process.
+
+    python benchmarks/service.py                 # small MGE model, buckets 1..64, 1/8/64 clients
+    python benchmarks/service.py --fiducial      # the production MGE settings (slow on a CPU)
+
+Steps: (1) start `lensserve serve` twice on one compilation cache and time each to /readyz 200
+(cold, then warm); (2) for 1, 8 and 64 concurrent clients, each sending one-point msgpack
+requests in a closed loop for `--seconds`, measure points/s and p50/p99 latency, and read the
+mean batch size from /metrics; (3) compile the same model in this process (`service.engine`) and
+time `jit(vmap(log_evidence))` at the bucket the service used. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+
+import httpx  # noqa: E402
+import msgpack  # noqa: E402
+import numpy as np  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = "mge"
+
+
+def config_text(args: argparse.Namespace, cache: Path) -> str:
+    settings = "{}" if args.fiducial else "{ lens_gaussians = 6, source_gaussians = 4 }"
+    mask = "" if args.fiducial else "mask_radius = 1.5\n"
+    return (
+        f"buckets = {list(args.buckets)}\nmax_wait_ms = {args.max_wait_ms}\n"
+        f'compilation_cache_dir = "{cache}"\nmax_queue_points = 100000\nlog_level = "warning"\n'
+        f'[[models]]\nname = "{MODEL}"\nkind = "mge"\n{mask}settings = {settings}\n'
+    )
+
+
+def start_server(config: Path, port: int) -> tuple[subprocess.Popen, float]:
+    """Spawn `lensserve serve`; returns the process and its seconds to /readyz 200."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--config", str(config), "--port", str(port)],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}/readyz"
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return process, time.perf_counter() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.terminate()
+    process.wait(60)
+
+
+def metric_sum(text: str, name: str) -> float:
+    pattern = rf"^{re.escape(name)}(?:\{{[^}}]*\}})? (\S+)$"
+    return sum(float(v) for v in re.findall(pattern, text, flags=re.MULTILINE))
+
+
+async def closed_loop(url: str, clients: int, seconds: float, points: np.ndarray):
+    """`clients` concurrent clients, one-point msgpack requests back to back; latencies (s)."""
+    latencies: list[float] = []
+    stop = time.perf_counter() + seconds
+    headers = {"content-type": "application/msgpack", "accept": "application/msgpack"}
+
+    async def client(index: int) -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=300) as http:
+            i = index
+            while time.perf_counter() < stop:
+                point = points[i % len(points)][None, :]
+                body = msgpack.packb({"parameters": {
+                    "shape": list(point.shape), "dtype": "<f8", "data": point.tobytes()}})
+                sent = time.perf_counter()
+                response = await http.post(f"/v1/models/{MODEL}/log-evidence", content=body,
+                                            headers=headers)
+                response.raise_for_status()
+                latencies.append(time.perf_counter() - sent)
+                i += clients
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(c) for c in range(clients)))
+    return np.array(latencies), time.perf_counter() - started
+
+
+def in_process_seconds(engine, bucket: int, points: np.ndarray, repeats: float = 2.0) -> float:
+    """Median wall time of one `bucket`-sized batch through the engine (jit(vmap), no HTTP)."""
+    batch = np.resize(points, (bucket, points.shape[1]))
+    engine.evaluate(MODEL, batch, False)
+    times = []
+    deadline = time.perf_counter() + repeats
+    while time.perf_counter() < deadline or len(times) < 3:
+        started = time.perf_counter()
+        engine.evaluate(MODEL, batch, False)
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fiducial", action="store_true", help="production MGE settings")
+    parser.add_argument("--buckets", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64])
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 64])
+    parser.add_argument("--max-wait-ms", type=float, default=2.0)
+    parser.add_argument("--seconds", type=float, default=10.0, help="per concurrency level")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--cache", type=Path, default=None, help="compilation cache directory")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="lensserve-bench-"))
+    cache = args.cache or workdir / "jax-cache"
+    config = workdir / "lensserve.toml"
+    config.write_text(config_text(args, cache))
+
+    first, cold = start_server(config, args.port)
+    stop_server(first)
+    server, warm = start_server(config, args.port)
+    url = f"http://127.0.0.1:{args.port}"
+    try:
+        sys.path.insert(0, str(REPO))
+        from service.engine import Engine, configure_jax
+        from service.models import load_models
+        from service.settings import load_settings
+
+        settings = load_settings(config)
+        configure_jax(settings.compilation_cache_dir)
+        models = load_models(settings.models)
+        model = models[MODEL]
+        rng = np.random.default_rng(0)
+        points = model.reference_parameters + rng.normal(0, 0.02, (4096, len(model.priors)))
+        points[:, model.parameter_names.index("lens.mass.einstein_radius")] = rng.uniform(
+            1.2, 2.0, 4096)
+        engine = Engine(models, dict.fromkeys(models, settings.buckets), gradient=False)
+        engine.compile()
+
+        rows = []
+        for clients in args.clients:
+            asyncio.run(closed_loop(url, clients, 1.0, points))  # warm connections and caches
+            before = httpx.get(f"{url}/metrics").text
+            latencies, elapsed = asyncio.run(closed_loop(url, clients, args.seconds, points))
+            after = httpx.get(f"{url}/metrics").text
+            delta = {name: metric_sum(after, name) - metric_sum(before, name) for name in (
+                "lensserve_batch_size_points_sum", "lensserve_batch_size_points_count",
+                "lensserve_batch_padded_size_points_sum")}
+            batches = delta["lensserve_batch_size_points_count"]
+            mean_batch = delta["lensserve_batch_size_points_sum"] / batches
+            mean_padded = delta["lensserve_batch_padded_size_points_sum"] / batches
+            bucket = next(b for b in settings.buckets if b >= round(mean_batch))
+            batch_seconds = in_process_seconds(engine, bucket, points)
+            http_rate = len(latencies) / elapsed
+            local_rate = bucket / batch_seconds
+            p50, p99 = np.percentile(latencies, [50, 99]) * 1e3
+            rows.append((clients, len(latencies), mean_batch, mean_padded, http_rate, bucket,
+                         local_rate, http_rate / local_rate, p50, p99, batch_seconds * 1e3,
+                         p50 - batch_seconds * 1e3))
+    finally:
+        stop_server(server)
+
+    kind = "fiducial" if args.fiducial else "small (1.5\" mask, 6+4 Gaussians)"
+    print(f"\nlensserve service benchmark: MGE {kind}, {os.cpu_count()} CPUs, "
+          f"XLA_FLAGS={os.environ.get('XLA_FLAGS')!r}, max_wait_ms={args.max_wait_ms}, "
+          f"buckets {args.buckets}, {args.seconds:g} s per level, 1-point msgpack requests\n")
+    print(f"time to ready: cold cache {cold:.1f} s, warm cache {warm:.1f} s\n")
+    print("| clients | requests | mean batch | mean padded | HTTP pts/s | in-process bucket "
+          "| in-process pts/s | HTTP / in-process | p50 ms | p99 ms | in-process batch ms "
+          "| added p50 ms |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]} | {r[2]:.1f} | {r[3]:.1f} | {r[4]:.0f} | {r[5]} | {r[6]:.0f} "
+              f"| {r[7]:.2f} | {r[8]:.1f} | {r[9]:.1f} | {r[10]:.1f} | {r[11]:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,299 @@
+"""Dynamic batcher: per-model queues of points, one dispatcher thread that owns the device.
+
+Policy (after Triton's dynamic batcher and Ray Serve's `@serve.batch`):
+
+- Sizes are counted in points, not requests. A batch closes when `max_batch_size` points are
+  queued or the oldest queued point has waited `max_wait_ms`; a request larger than a batch is
+  split across consecutive batches and answered when its last slice is back.
+- A batch is padded to the next bucket (a compiled batch size) with a valid padding point, so the
+  padding lanes always compute a finite value and never force a recompilation.
+- One batch holds only value requests or only value-and-gradient requests: the oldest queued
+  request chooses; the others wait for the next batch.
+- Each model's queue is bounded (in points): `submit` raises `QueueFull` rather than queueing.
+- A request whose future was cancelled (its client went away) or whose deadline passed is dropped
+  before dispatch; its remaining slices are never computed.
+
+The batcher knows nothing of JAX: it calls the injected `evaluate(model, batch, gradient)` with a
+`(bucket, P)` float64 array and expects `(values (bucket,), gradients (bucket, P) or None)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from service.metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+EvaluateFn = Callable[[str, np.ndarray, bool], tuple[np.ndarray, "np.ndarray | None"]]
+
+
+class QueueFull(Exception):
+    """The model's queue cannot take the request's points now (answer 503, retry later)."""
+
+
+class DeadlineExceeded(Exception):
+    """The request was still queued when its deadline passed."""
+
+
+class BatcherClosed(Exception):
+    """The batcher is shutting down and takes no new requests."""
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """One model's queue: its compiled batch sizes, the point that pads a batch to one, and the
+    most points a batch takes (None: the largest bucket)."""
+
+    buckets: tuple[int, ...]
+    padding: np.ndarray  # (P,), a valid point of the model
+    max_batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        largest = self.buckets[-1]
+        if self.max_batch_size is None:
+            object.__setattr__(self, "max_batch_size", largest)
+        elif self.max_batch_size > largest:
+            raise ValueError(
+                f"max_batch_size {self.max_batch_size} exceeds the largest bucket {largest}"
+            )
+
+    def bucket_for(self, points: int) -> int:
+        return next(b for b in self.buckets if b >= points)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Answers for one request, row-aligned with its points."""
+
+    values: np.ndarray  # (n,)
+    gradients: np.ndarray | None  # (n, P) when asked for
+
+
+@dataclass(eq=False)
+class _Job:
+    points: np.ndarray  # (n, P)
+    gradient: bool
+    deadline: float
+    enqueued: float
+    future: Future = field(default_factory=Future)
+    next_row: int = 0  # first row not yet dispatched
+    rows_left: int = 0  # rows dispatched or not whose answers are still missing
+    failed: bool = False
+
+    def __post_init__(self) -> None:
+        n, p = self.points.shape
+        self.rows_left = n
+        self.values = np.empty(n)
+        self.gradients = np.empty((n, p)) if self.gradient else None
+
+    @property
+    def undispatched(self) -> int:
+        return len(self.points) - self.next_row
+
+
+@dataclass(frozen=True)
+class _Slice:
+    job: _Job
+    start: int
+    stop: int
+
+
+class Batcher:
+    """Queues points per model and evaluates them in padded batches on one dispatcher thread."""
+
+    def __init__(
+        self,
+        evaluate: EvaluateFn,
+        queues: Mapping[str, QueueSpec],
+        *,
+        max_wait_ms: float,
+        max_queue_points: int,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._evaluate = evaluate
+        self._specs = dict(queues)
+        self.max_wait_s = max_wait_ms / 1000.0
+        self.max_queue_points = max_queue_points
+        self._metrics = metrics or Metrics()
+        self._jobs: dict[str, deque[_Job]] = {name: deque() for name in queues}
+        self._queued = dict.fromkeys(queues, 0)  # undispatched points per model
+        self._cond = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="lensserve-dispatcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop taking requests, dispatch everything already queued, and join the thread."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def queued_points(self, model: str) -> int:
+        with self._cond:
+            return self._queued[model]
+
+    def submit(
+        self, model: str, points: np.ndarray, gradient: bool = False, timeout_s: float = 60.0
+    ) -> Future:
+        """Queue `points` (n, P) for `model`; the future resolves to a `BatchResult`.
+
+        Cancel the future to withdraw the request: slices not yet dispatched are dropped.
+        Raises `QueueFull`, `BatcherClosed` or `KeyError` (unknown model) at once.
+        """
+        spec = self._specs[model]
+        points = np.ascontiguousarray(points, dtype=np.float64)
+        if points.ndim != 2 or points.shape[1] != spec.padding.shape[0] or len(points) == 0:
+            raise ValueError(
+                f"points must have shape (n >= 1, {spec.padding.shape[0]}), got {points.shape}"
+            )
+        now = time.monotonic()
+        job = _Job(points, gradient, deadline=now + timeout_s, enqueued=now)
+        with self._cond:
+            if self._closing:
+                raise BatcherClosed("the service is shutting down")
+            if self._queued[model] + len(points) > self.max_queue_points:
+                raise QueueFull(
+                    f"model {model} has {self._queued[model]} points queued; limit "
+                    f"{self.max_queue_points}"
+                )
+            self._jobs[model].append(job)
+            self._queued[model] += len(points)
+            self._metrics.queue_depth.labels(model).set(self._queued[model])
+            self._cond.notify()
+        return job.future
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                model = self._wait_for_batch()
+                if model is None:
+                    return
+                slices = self._take(model)
+            if slices:
+                self._dispatch(model, slices)
+
+    def _wait_for_batch(self) -> str | None:
+        """With the lock held: block until some model's batch should close; None: closed and idle."""
+        while True:
+            now = time.monotonic()
+            oldest: tuple[float, str] | None = None
+            for name, jobs in self._jobs.items():
+                self._drop_dead(name, now)
+                if not jobs:
+                    continue
+                if self._queued[name] >= self._specs[name].max_batch_size:
+                    return name
+                head = jobs[0].enqueued
+                if oldest is None or head < oldest[0]:
+                    oldest = (head, name)
+            if oldest is None:
+                if self._closing:
+                    return None
+                self._cond.wait()
+                continue
+            due = oldest[0] + self.max_wait_s
+            if self._closing or now >= due:
+                return oldest[1]
+            self._cond.wait(due - now)
+
+    def _drop_dead(self, model: str, now: float) -> None:
+        """Remove jobs cancelled by their client, already failed, or past deadline (lock held)."""
+        jobs = self._jobs[model]
+        if not any(job.future.done() or now > job.deadline for job in jobs):
+            return
+        kept: deque[_Job] = deque()
+        for job in jobs:
+            if now > job.deadline and not job.future.done():
+                _fail(job, DeadlineExceeded("the request's deadline passed while it was queued"))
+            elif not job.future.done():
+                kept.append(job)
+                continue
+            self._queued[model] -= job.undispatched
+        self._jobs[model] = kept
+        self._metrics.queue_depth.labels(model).set(self._queued[model])
+
+    def _take(self, model: str) -> list[_Slice]:
+        """Move up to `max_batch_size` points of one mode from the queue into a batch (lock held)."""
+        jobs = self._jobs[model]
+        if not jobs:
+            return []
+        gradient = jobs[0].gradient
+        room = self._specs[model].max_batch_size
+        slices: list[_Slice] = []
+        now = time.monotonic()
+        for job in list(jobs):
+            if room == 0:
+                break
+            if job.gradient != gradient:
+                continue
+            stop = job.next_row + min(room, job.undispatched)
+            slices.append(_Slice(job, job.next_row, stop))
+            self._metrics.queue_wait.labels(model).observe(now - job.enqueued)
+            room -= stop - job.next_row
+            job.next_row = stop
+            if job.undispatched == 0:
+                jobs.remove(job)
+        taken = self._specs[model].max_batch_size - room
+        self._queued[model] -= taken
+        self._metrics.queue_depth.labels(model).set(self._queued[model])
+        return slices
+
+    def _dispatch(self, model: str, slices: list[_Slice]) -> None:
+        """Pad, evaluate and split one batch (lock not held: this is where the time goes)."""
+        spec = self._specs[model]
+        gradient = slices[0].job.gradient
+        n = sum(s.stop - s.start for s in slices)
+        bucket = spec.bucket_for(n)
+        batch = np.empty((bucket, spec.padding.shape[0]))
+        row = 0
+        for s in slices:
+            batch[row : row + s.stop - s.start] = s.job.points[s.start : s.stop]
+            row += s.stop - s.start
+        batch[n:] = spec.padding
+        started = time.perf_counter()
+        try:
+            values, gradients = self._evaluate(model, batch, gradient)
+        except Exception as error:  # noqa: BLE001 - every waiting request must get an answer
+            logger.exception("evaluation of a %d-point batch of model %s failed", bucket, model)
+            for s in slices:
+                _fail(s.job, error)
+            return
+        self._metrics.observe_batch(model, n, bucket, gradient, time.perf_counter() - started)
+        row = 0
+        for s in slices:
+            job, size = s.job, s.stop - s.start
+            job.values[s.start : s.stop] = values[row : row + size]
+            if gradient:
+                job.gradients[s.start : s.stop] = gradients[row : row + size]
+            row += size
+            job.rows_left -= size
+            if job.rows_left == 0 and not job.failed:
+                _resolve(job.future, BatchResult(job.values, job.gradients))
+
+
+def _resolve(future: Future, result: BatchResult) -> None:
+    try:
+        future.set_result(result)
+    except InvalidStateError:  # cancelled by its client meanwhile
+        pass
+
+
+def _fail(job: _Job, error: BaseException) -> None:
+    job.failed = True
+    try:
+        job.future.set_exception(error)
+    except InvalidStateError:
+        pass

@@ -1,0 +1,56 @@
+"""FastAPI dependencies: the objects built at start-up, reached through `app.state`.
+
+All are `async def` although none awaits: FastAPI runs plain `def` dependencies on its thread
+pool, and that hop per dependency cost more than the rest of a small request.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from service.evaluation import Evaluator
+from service.metrics import Metrics
+from service.settings import ServiceSettings
+
+_bearer = HTTPBearer(auto_error=False, description="the service token (LENSSERVE_TOKEN)")
+
+
+async def get_settings(request: Request) -> ServiceSettings:
+    return request.app.state.settings
+
+
+async def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+async def get_evaluator(request: Request) -> Evaluator:
+    evaluator = getattr(request.app.state, "evaluator", None)
+    if evaluator is None:  # the lifespan has not run (or failed): nothing to serve yet
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the service is starting")
+    return evaluator
+
+
+SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+EvaluatorDep = Annotated[Evaluator, Depends(get_evaluator)]
+
+
+async def require_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    settings: SettingsDep,
+) -> None:
+    """When a token is configured, the request must carry `Authorization: Bearer <token>`."""
+    if settings.token is None:
+        return
+    expected = settings.token.get_secret_value().encode()
+    given = credentials.credentials.encode() if credentials is not None else b""
+    if not secrets.compare_digest(given, expected):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing or wrong bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )

@@ -1,0 +1,54 @@
+"""Build the configured lens models (the likelihood side of start-up; no compilation here)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from service.settings import ModelSpec
+
+# A pixelized-source batch holds a (pixels x mesh) blurred mapping matrix per point (~160 MB for the
+# embedded dataset) and costs seconds per point on a CPU: larger default buckets would only add
+# memory and compile time.
+PIXELIZED_DEFAULT_BUCKETS = (1, 2, 4)
+
+
+def default_specs() -> list[ModelSpec]:
+    """The embedded dataset with every model kind the likelihood package offers."""
+    from likelihood import KINDS
+
+    return [ModelSpec(name=kind, kind=kind,
+                      buckets=None if kind == "mge" else PIXELIZED_DEFAULT_BUCKETS)
+            for kind in KINDS]
+
+
+def served_specs(specs: list[ModelSpec] | None) -> list[ModelSpec]:
+    return specs if specs is not None else default_specs()
+
+
+def model_buckets(
+    names: Iterable[str], specs: list[ModelSpec], ladder: tuple[int, ...]
+) -> dict[str, tuple[int, ...]]:
+    """Each model's batch sizes: its spec's own, else the service's `ladder`."""
+    own = {spec.name: spec.buckets for spec in specs}
+    return {name: own.get(name) or ladder for name in names}
+
+
+def load_models(specs: list[ModelSpec] | None) -> dict:
+    """`{name: likelihood.LensModel}` for `specs` (None: `default_specs()`), in order."""
+    from likelihood import ModelSettings, build_model, default_dataset, load_imaging
+
+    models = {}
+    for spec in served_specs(specs):
+        if spec.dataset is None:
+            dataset = default_dataset()
+        else:
+            dataset = load_imaging(spec.dataset, pixel_scale=spec.pixel_scale)
+        if spec.mask_radius is not None:
+            dataset = dataclasses.replace(dataset, mask_radius=spec.mask_radius)
+        settings = ModelSettings(**{
+            key: tuple(value) if isinstance(value, list) else value
+            for key, value in spec.settings.items()
+        })
+        models[spec.name] = build_model(dataset, spec.kind, settings)
+    return models

@@ -1,0 +1,1 @@
+"""HTTP routers: validate and delegate (no JAX here)."""

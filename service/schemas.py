@@ -1,0 +1,74 @@
+"""Request and response schemas of the HTTP API (pydantic: validated at the boundary, in OpenAPI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class LogEvidenceRequest(BaseModel):
+    """Points to evaluate: `parameters` is (n, P), one row per point (a flat list is one point)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parameters: list[list[float]] = Field(
+        description="(n, P) parameter vectors in the order of the model's parameter_names",
+        examples=[[[1.6, 0.0, 0.0, 0.05, -0.05, 0.01, 0.02]]],
+    )
+    gradient: bool = Field(default=False, description="also return d log-evidence / d parameters")
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _one_point_as_row(cls, value: Any) -> Any:
+        if isinstance(value, list) and value and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in value
+        ):
+            return [value]
+        return value
+
+
+class LogEvidenceResponse(BaseModel):
+    """Answers row-aligned with the request. Non-finite numbers travel as null (JSON)."""
+
+    log_evidence: list[float | None] = Field(description="(n,) log-evidence, null if not finite")
+    gradient: list[list[float | None] | None] | None = Field(
+        default=None, description="(n, P) gradient when asked for; a row is null if not computed"
+    )
+    status: list[str] = Field(
+        description='per point: "ok", "invalid: <reason>" (not computed) or '
+        '"non_finite: <what>" (computed, not finite)'
+    )
+
+
+class ModelInfo(BaseModel):
+    """A served model, as `likelihood.LensModel.describe()` tells it, plus serving state."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    kind: str
+    parameter_names: list[str]
+    priors: dict[str, dict[str, Any]] = Field(description="default prior per parameter name")
+    dataset: dict[str, Any]
+    ready: bool = Field(description="every bucket of this model is compiled")
+    gradient: bool = Field(description="value-and-gradient requests are accepted")
+    buckets: list[int] = Field(description="this model's compiled batch sizes")
+
+
+class Limits(BaseModel):
+    """Sizes a client must respect (larger requests get 413)."""
+
+    max_request_points: int
+    max_body_bytes: int
+    max_batch_size: int
+    buckets: list[int]
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelInfo]
+    limits: Limits
+
+
+class ErrorResponse(BaseModel):
+    detail: str = Field(description="what was wrong, in words")

@@ -1,0 +1,144 @@
+"""Service settings: one pydantic-settings class read from `LENSSERVE_*` variables and a TOML file.
+
+Precedence, highest first: explicit keyword arguments (the CLI's --host/--port), environment
+variables, the TOML config file, the defaults below. Nested values (the `models` list) come from the
+TOML file or from an environment variable holding JSON, e.g.
+`LENSSERVE_MODELS='[{"name": "mge", "kind": "mge"}]'`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+
+
+def sorted_buckets(buckets: tuple[int, ...]) -> tuple[int, ...]:
+    if not buckets or any(b < 1 for b in buckets):
+        raise ValueError("buckets must be a non-empty list of positive batch sizes")
+    return tuple(sorted(set(buckets)))
+
+
+class ModelSpec(BaseModel):
+    """One served model: a dataset, a model kind and its `likelihood.ModelSettings` overrides."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="URL name: /v1/models/{name}")
+    kind: str = Field(description="likelihood model kind, one of likelihood.KINDS")
+    dataset: Path | None = Field(
+        default=None, description="an .npz file or FITS directory; None: the embedded dataset"
+    )
+    pixel_scale: float | None = Field(default=None, gt=0, description="arcsec/pixel (FITS)")
+    mask_radius: float | None = Field(default=None, gt=0, description="arcsec; None: default")
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="keyword arguments of likelihood.ModelSettings"
+    )
+    buckets: tuple[int, ...] | None = Field(
+        default=None, description="this model's batch sizes; None: the service's ladder"
+    )
+
+    @field_validator("buckets")
+    @classmethod
+    def _buckets_sorted_positive(cls, buckets: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        return None if buckets is None else sorted_buckets(buckets)
+
+
+class ServiceSettings(BaseSettings):
+    """Everything an operator can set. Environment variable: `LENSSERVE_<FIELD>`."""
+
+    model_config = SettingsConfigDict(env_prefix="LENSSERVE_", extra="forbid", toml_file=None)
+
+    host: str = Field(default="127.0.0.1", description="bind address (loopback by default)")
+    port: int = Field(default=8000, ge=0, le=65535)
+    models: list[ModelSpec] | None = Field(
+        default=None, description="served models; None: the embedded dataset with every kind"
+    )
+    buckets: tuple[int, ...] = Field(
+        default=DEFAULT_BUCKETS, description="batch sizes compiled per model (the bucket ladder)"
+    )
+    max_batch_size: int | None = Field(
+        default=None, ge=1,
+        description="points per batch (at most a model's largest bucket); None: the largest bucket",
+    )
+    max_wait_ms: float = Field(
+        default=2.0, ge=0, description="longest a queued point waits for its batch to fill"
+    )
+    max_queue_points: int = Field(
+        default=4096, ge=1, description="points queued per model before new requests get 503"
+    )
+    max_request_points: int = Field(default=4096, ge=1, description="points per request, else 413")
+    max_body_bytes: int = Field(default=16 * 2**20, ge=1, description="request body size, else 413")
+    request_timeout_s: float = Field(
+        default=60.0, gt=0, description="a request still queued after this is dropped (504)"
+    )
+    retry_after_s: int = Field(default=1, ge=0, description="Retry-After sent with 503")
+    gradient: bool = Field(default=False, description="also compile value-and-gradient per bucket")
+    compilation_cache_dir: Path | None = Field(
+        default=Path.home() / ".cache" / "lensserve" / "jax",
+        description="JAX persistent compilation cache; None disables it",
+    )
+    token: SecretStr | None = Field(
+        default=None, description="bearer token required by every endpoint except /healthz"
+    )
+    log_level: str = Field(default="info", pattern="^(critical|error|warning|info|debug)$")
+
+    @field_validator("buckets")
+    @classmethod
+    def _buckets_sorted_positive(cls, buckets: tuple[int, ...]) -> tuple[int, ...]:
+        return sorted_buckets(buckets)
+
+    @model_validator(mode="after")
+    def _batch_fits_buckets(self) -> ServiceSettings:
+        if self.max_batch_size is None:
+            self.max_batch_size = self.buckets[-1]
+        if self.max_batch_size > self.buckets[-1]:
+            raise ValueError(
+                f"max_batch_size {self.max_batch_size} exceeds the largest bucket {self.buckets[-1]}"
+            )
+        if self.max_request_points > self.max_queue_points:
+            raise ValueError(
+                f"max_request_points {self.max_request_points} exceeds max_queue_points "
+                f"{self.max_queue_points}: such a request could never be queued"
+            )
+        if self.models is not None:
+            names = [m.name for m in self.models]
+            if len(set(names)) != len(names):
+                raise ValueError(f"model names must be unique, got {names}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> ServiceSettings:
+    """Settings from the environment and, if given, a TOML file; `overrides` win over both."""
+    if config_file is None:
+        return ServiceSettings(**overrides)
+    path = Path(config_file)
+    if path.suffix != ".toml":
+        raise ValueError(f"config file must be TOML (.toml), got {path}")
+    if not path.is_file():
+        raise FileNotFoundError(f"no config file at {path}")
+    # A subclass carries the file name: pydantic-settings reads `toml_file` from the class config.
+    with_file = type(
+        "ServiceSettings",
+        (ServiceSettings,),
+        {"model_config": {**ServiceSettings.model_config, "toml_file": path}},
+    )
+    return with_file(**overrides)

@@ -1,0 +1,210 @@
+"""The batcher on its own: a real jitted quadratic stands in for the likelihood (it is generic)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import CancelledError
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from service.batcher import Batcher, BatcherClosed, DeadlineExceeded, QueueFull, QueueSpec
+from service.metrics import Metrics
+
+P = 3
+BUCKETS = (1, 2, 4, 8)
+PADDING = np.array([0.5, -0.5, 1.0])
+
+
+def quadratic(theta):
+    return -0.5 * jnp.sum(theta**2) + theta[0]
+
+
+_value = jax.jit(jax.vmap(quadratic))
+_value_and_grad = jax.jit(jax.vmap(jax.value_and_grad(quadratic)))
+
+
+class Recorder:
+    """The evaluate function the batcher calls, recording each batch; optionally held shut."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[np.ndarray, bool]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.fail = False
+
+    def __call__(self, model: str, batch: np.ndarray, gradient: bool):
+        self.gate.wait()
+        self.batches.append((batch.copy(), gradient))
+        if self.fail:
+            raise RuntimeError("device on fire")
+        if gradient:
+            values, gradients = _value_and_grad(batch)
+            return np.asarray(values), np.asarray(gradients)
+        return np.asarray(_value(batch)), None
+
+
+def expected(points: np.ndarray) -> np.ndarray:
+    return -0.5 * (points**2).sum(axis=1) + points[:, 0]
+
+
+@pytest.fixture
+def recorder():
+    return Recorder()
+
+
+def make_batcher(recorder, max_batch_size=8, **overrides) -> Batcher:
+    options = dict(max_wait_ms=20.0, max_queue_points=64, metrics=Metrics())
+    queues = {"q": QueueSpec(BUCKETS, PADDING, max_batch_size)}
+    batcher = Batcher(recorder, queues, **{**options, **overrides})
+    batcher.start()
+    return batcher
+
+
+def points(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, P))
+
+
+def test_concurrent_requests_share_a_padded_batch(recorder):
+    recorder.gate.clear()  # hold the dispatcher so all five requests queue together
+    batcher = make_batcher(recorder)
+    first = batcher.submit("q", points(1, 0))
+    time.sleep(0.05)  # the first batch (just `first`) is now held at the gate
+    requests = [points(1, s) for s in range(1, 6)]
+    futures = [batcher.submit("q", p) for p in requests]
+    recorder.gate.set()
+    assert np.allclose(first.result(5).values, expected(points(1, 0)))
+    for p, f in zip(requests, futures, strict=True):
+        assert np.allclose(f.result(5).values, expected(p))
+    batch, gradient = recorder.batches[1]
+    assert batch.shape == (8, P) and not gradient  # five points padded to bucket 8
+    assert np.array_equal(batch[5:], np.tile(PADDING, (3, 1)))
+    batcher.close()
+
+
+def test_a_large_request_is_split_across_batches_and_reassembled(recorder):
+    batcher = make_batcher(recorder, max_batch_size=4)
+    many = points(11)
+    result = batcher.submit("q", many).result(5)
+    assert np.allclose(result.values, expected(many))
+    assert [len(b) for b, _ in recorder.batches] == [4, 4, 4]  # 4 + 4 + 3 (padded to 4)
+    batcher.close()
+
+
+def test_batch_closes_after_max_wait_from_the_first_point(recorder):
+    batcher = make_batcher(recorder, max_wait_ms=100.0)
+    started = time.monotonic()
+    batcher.submit("q", points(1)).result(5)
+    assert 0.09 < time.monotonic() - started < 1.0
+    batcher.close()
+
+
+def test_a_full_batch_does_not_wait(recorder):
+    batcher = make_batcher(recorder, max_wait_ms=10_000.0)
+    started = time.monotonic()
+    batcher.submit("q", points(8)).result(5)
+    assert time.monotonic() - started < 1.0
+    batcher.close()
+
+
+def test_gradient_and_value_requests_go_in_separate_batches(recorder):
+    recorder.gate.clear()
+    batcher = make_batcher(recorder)
+    held = batcher.submit("q", points(1, 9))
+    time.sleep(0.05)
+    value = batcher.submit("q", points(2, 1))
+    with_gradient = batcher.submit("q", points(2, 2), gradient=True)
+    recorder.gate.set()
+    held.result(5)
+    assert value.result(5).gradients is None
+    result = with_gradient.result(5)
+    p = points(2, 2)
+    assert np.allclose(result.gradients, -p + np.array([1.0, 0.0, 0.0]))
+    assert sorted(g for _, g in recorder.batches[1:]) == [False, True]
+    batcher.close()
+
+
+def test_a_full_queue_rejects_at_once(recorder):
+    recorder.gate.clear()
+    batcher = make_batcher(recorder, max_queue_points=10, max_batch_size=8)
+    batcher.submit("q", points(8))  # taken by the dispatcher, held at the gate
+    time.sleep(0.05)
+    batcher.submit("q", points(10))
+    with pytest.raises(QueueFull):
+        batcher.submit("q", points(1))
+    assert batcher.queued_points("q") == 10
+    recorder.gate.set()
+    batcher.close()
+
+
+def test_cancelled_requests_are_never_computed(recorder):
+    recorder.gate.clear()
+    batcher = make_batcher(recorder)
+    batcher.submit("q", points(8, 0))  # occupies the dispatcher
+    time.sleep(0.05)
+    gone = batcher.submit("q", points(3, 1))
+    kept = batcher.submit("q", points(2, 2))
+    assert gone.cancel()
+    recorder.gate.set()
+    assert np.allclose(kept.result(5).values, expected(points(2, 2)))
+    with pytest.raises(CancelledError):
+        gone.result(0)
+    computed = np.concatenate([b for b, _ in recorder.batches])
+    assert not any(np.allclose(row, p) for row in computed for p in points(3, 1))
+    batcher.close()
+
+
+def test_requests_past_their_deadline_are_dropped(recorder):
+    recorder.gate.clear()
+    batcher = make_batcher(recorder)
+    batcher.submit("q", points(8, 0))
+    time.sleep(0.05)
+    late = batcher.submit("q", points(1, 1), timeout_s=0.01)
+    time.sleep(0.05)
+    recorder.gate.set()
+    with pytest.raises(DeadlineExceeded):
+        late.result(5)
+    assert len(recorder.batches) == 1
+    batcher.close()
+
+
+def test_an_evaluation_error_reaches_every_request_of_the_batch(recorder):
+    recorder.fail = True
+    batcher = make_batcher(recorder)
+    futures = [batcher.submit("q", points(2, s)) for s in range(3)]
+    for f in futures:
+        with pytest.raises(RuntimeError, match="on fire"):
+            f.result(5)
+    recorder.fail = False
+    assert np.allclose(batcher.submit("q", points(1)).result(5).values, expected(points(1)))
+    batcher.close()
+
+
+def test_close_finishes_queued_work_then_refuses(recorder):
+    batcher = make_batcher(recorder, max_wait_ms=10_000.0)
+    pending = batcher.submit("q", points(3))
+    batcher.close()  # must not wait the 10 s: closing flushes at once
+    assert np.allclose(pending.result(0).values, expected(points(3)))
+    with pytest.raises(BatcherClosed):
+        batcher.submit("q", points(1))
+
+
+def test_wrong_width_is_refused(recorder):
+    batcher = make_batcher(recorder)
+    with pytest.raises(ValueError, match=r"shape \(n >= 1, 3\)"):
+        batcher.submit("q", np.zeros((2, 4)))
+    batcher.close()
+
+
+def test_metrics_record_batches(recorder):
+    metrics = Metrics()
+    batcher = make_batcher(recorder, metrics=metrics)
+    batcher.submit("q", points(3)).result(5)
+    batcher.close()
+    text = metrics.render().decode()
+    assert 'lensserve_batch_size_points_sum{model="q"} 3.0' in text
+    assert 'lensserve_batch_padded_size_points_sum{model="q"} 4.0' in text
+    assert 'lensserve_queue_depth_points{model="q"} 0.0' in text
