@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import jax.numpy as jnp
 import numpy as np
 
 # Radial over-sampling of light profiles: sub-size 4 inside 0.3", 2 inside 0.6", 1 beyond
@@ -65,27 +66,50 @@ def radial_sub_sizes(
 
 @dataclass(frozen=True, eq=False)
 class OverSampledGrid:
-    """Sub-pixel coordinates and the pixel each belongs to, with its averaging weight 1/sub^2."""
+    """Sub-pixel coordinates grouped by sub-size (ascending); in group g, sub_sizes[g]^2 blocks of
+    group_pixels[g] points, block j holding sub-pixel j of every pixel of the group.
+
+    Averaging back to pixels (`bin`) is then a sum of contiguous slices: no scatter, no reduction
+    over a short minor axis, and it fuses with whatever consumes it.
+    """
 
     points: np.ndarray  # (M, 2)
     pixel: np.ndarray  # (M,) int: index of the parent pixel in its grid
     weight: np.ndarray  # (M,) 1 / sub_size^2
-    pixels: int  # number of parent pixels
+    binned_pixels: np.ndarray  # (pixels,) int: the parent pixel of each value `bin` returns
+    sub_sizes: tuple[int, ...]  # sub-size of each group
+    group_pixels: tuple[int, ...]  # number of pixels in each group
+
+    @property
+    def pixels(self) -> int:
+        """Number of parent pixels."""
+        return len(self.binned_pixels)
+
+    def bin(self, values):
+        """(..., M) sub-pixel values -> (..., pixels) their means, ordered as `binned_pixels`."""
+        means, start = [], 0
+        for count, size in zip(self.group_pixels, self.sub_sizes, strict=True):
+            blocks = [values[..., start + j * count : start + (j + 1) * count]
+                      for j in range(size * size)]
+            means.append(sum(blocks[1:], blocks[0]) / size**2)
+            start += count * size * size
+        return jnp.concatenate(means, axis=-1)
 
 
 def over_sampled(grid: np.ndarray, sub_sizes: np.ndarray, pixel_scale: float) -> OverSampledGrid:
     """Split each pixel of (N, 2) `grid` into sub_sizes[i]^2 sub-pixels."""
-    points, pixel, weight = [], [], []
+    points, pixel, weight, binned, sizes = [], [], [], [], []
     for size in np.unique(sub_sizes):
         members = np.flatnonzero(sub_sizes == size)
         offsets = sub_pixel_offsets(int(size), pixel_scale)
-        points.append((grid[members, None, :] + offsets[None]).reshape(-1, 2))
-        pixel.append(np.repeat(members, len(offsets)))
+        points.append((grid[None, members, :] + offsets[:, None]).reshape(-1, 2))
+        pixel.append(np.tile(members, len(offsets)))
         weight.append(np.full(len(members) * len(offsets), 1.0 / size**2))
-    order = np.argsort(np.concatenate(pixel), kind="stable")
+        binned.append(members)
+        sizes.append(int(size))
     return OverSampledGrid(
-        np.concatenate(points)[order], np.concatenate(pixel)[order],
-        np.concatenate(weight)[order], len(grid),
+        np.concatenate(points), np.concatenate(pixel), np.concatenate(weight),
+        np.concatenate(binned), tuple(sizes), tuple(len(members) for members in binned),
     )
 
 

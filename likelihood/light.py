@@ -19,15 +19,26 @@ def mge_sigmas(mask_radius: float, total_gaussians: int, sigma_min: float = MGE_
     return 10.0 ** np.linspace(np.log10(sigma_min), np.log10(mask_radius), total_gaussians)
 
 
+def elliptical_radius_squared(grid, centre, ell_comps):
+    """(N,) q^2 x^2 + y^2 of (N, 2) (y, x) `grid` in the frame of an ellipse (centre, ell_comps)."""
+    axis_ratio, angle = axis_ratio_and_angle(ell_comps)
+    frame = to_reference_frame(grid, centre, angle)
+    return axis_ratio**2 * frame[:, 1] ** 2 + frame[:, 0] ** 2
+
+
+def gaussian(radius_squared, sigma):
+    """Unit-intensity Gaussian exp(-r^2 / (2 sigma^2)) at squared elliptical radius r^2 (arcsec^2;
+    broadcasting)."""
+    return jnp.exp(-0.5 * radius_squared / sigma**2)
+
+
 def gaussian_basis_images(grid, centre, ell_comps, sigmas):
     """(N, n) unit-intensity images of Gaussians sharing a centre and ellipticity.
 
     grid: (N, 2) (y, x) arcsec; sigmas: (n,) arcsec.
     """
-    axis_ratio, angle = axis_ratio_and_angle(ell_comps)
-    frame = to_reference_frame(grid, centre, angle)
-    radius_squared = axis_ratio**2 * frame[:, 1] ** 2 + frame[:, 0] ** 2
-    return jnp.exp(-0.5 * radius_squared[:, None] / jnp.asarray(sigmas)[None, :] ** 2)
+    radius_squared = elliptical_radius_squared(grid, centre, ell_comps)
+    return gaussian(radius_squared[:, None], jnp.asarray(sigmas)[None, :])
 
 
 def sersic_image(grid, centre, ell_comps, intensity, effective_radius, sersic_index):

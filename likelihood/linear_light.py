@@ -3,35 +3,57 @@
 As in autogalaxy's linear light profiles, each column is the profile's image on the over-sampled
 masked grid (sub-pixel values averaged back to their pixel) and on the blurring grid, convolved
 with the PSF and read on the masked pixels, so flux from just outside the mask counts.
+
+The Gaussians of one basis share their elliptical radii: those are computed once per basis, and
+each Gaussian's image is made inside the convolution loop (`Convolver.blur`), a few at a time, so
+that no (n, pixels) array of unblurred images is ever stored.
 """
 
 import jax.numpy as jnp
+import numpy as np
 
-from likelihood.light import gaussian_basis_images
+from likelihood import parameters as par
+from likelihood.light import elliptical_radius_squared, gaussian, mge_sigmas
 
 
-def blurred_gaussian_columns(grids, convolver, ellipse, sigmas, light_points, blurring_points):
-    """(N, n) blurred unit-intensity Gaussian images sharing `ellipse` (centre, ell_comps).
+def support_points(grids) -> np.ndarray:
+    """(M + Nb, 2) where light is evaluated: the over-sampled masked grid, then the blurring
+    pixel centres (image plane; ray-trace them for a source)."""
+    return np.concatenate([grids.light.points, grids.blurring_grid])
 
-    light_points: (M, 2) the over-sampled masked grid (`grids.light`), in the image or the source
-    plane; blurring_points: (Nb, 2) the blurring pixel centres in the same plane.
+
+def blurred_gaussians(grids, convolver, radii_squared, basis: np.ndarray, sigmas: np.ndarray,
+                      scale=None):
+    """(K, N) blurred unit-intensity Gaussians, one mapping-matrix column per row.
+
+    radii_squared: (B, M + Nb) squared elliptical radii of `support_points` for each of B bases
+    (`light.elliptical_radius_squared`); basis: (K,) int, the basis of each Gaussian; sigmas:
+    (K,) arcsec, its width; scale: optional (N,) factors on the masked pixels (`Convolver.blur`).
     """
     light = grids.light
-    sub_images = gaussian_basis_images(light_points, ellipse.centre, ellipse.ell_comps, sigmas)
-    weighted = sub_images * light.weight[:, None]
-    masked = jnp.zeros((light.pixels, len(sigmas)), weighted.dtype).at[light.pixel].add(weighted)
-    blurring = gaussian_basis_images(blurring_points, ellipse.centre, ellipse.ell_comps, sigmas)
-    return convolver.convolve(masked, blurring)
+    sub_pixels = len(light.points)
+    # A Gaussian picks its basis' radii by one-hot weights (exact: 1 r + 0 r' = r), which fuse
+    # with the exponential and whose derivative is a sum over Gaussians, not the scatter-add
+    # that indexing by `basis` would give.
+    selection = np.eye(len(radii_squared))[basis]
+
+    def image(row):
+        selects, sigma = row
+        radius_squared = sum(w * r for w, r in zip(selects, radii_squared, strict=True))
+        values = gaussian(radius_squared, sigma)
+        return jnp.concatenate([light.bin(values[:sub_pixels]), values[sub_pixels:]])
+
+    box_index = np.concatenate([convolver.mask_index[light.binned_pixels],
+                                convolver.blurring_index])
+    return convolver.blur(image, (selection, sigmas), box_index, scale)
 
 
 def lens_light_columns(model, theta):
     """(N, lens_gaussians) blurred columns of the lens light MGE at parameters `theta`."""
-    from likelihood import parameters as par
-    from likelihood.light import mge_sigmas
-
+    ellipse = par.lens_light(theta)
+    radii_squared = elliptical_radius_squared(
+        support_points(model.grids), ellipse.centre, ellipse.ell_comps)
     sigmas = mge_sigmas(model.dataset.mask_radius, model.settings.lens_gaussians)
-    grids = model.grids
-    return blurred_gaussian_columns(
-        grids, model.convolver, par.lens_light(theta), sigmas, grids.light.points,
-        grids.blurring_grid,
-    )
+    return blurred_gaussians(
+        model.grids, model.convolver, radii_squared[None], np.zeros(len(sigmas), int), sigmas,
+    ).T

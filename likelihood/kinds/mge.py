@@ -1,29 +1,50 @@
 """Kind `mge`: MGE lens light + MGE source, both with linear intensities (no regularization)."""
 
+from functools import partial
+
 import jax.numpy as jnp
 import numpy as np
 
 from likelihood import parameters as par
-from likelihood.inversion import Inversion, data_vector_and_curvature, solve_and_evidence
+from likelihood.inversion import Inversion, normal_equations, solve_and_evidence
 from likelihood.kinds.kind import Kind
-from likelihood.light import mge_sigmas
-from likelihood.linear_light import blurred_gaussian_columns, lens_light_columns
+from likelihood.lanes import lane_by_lane
+from likelihood.light import elliptical_radius_squared, mge_sigmas
+from likelihood.linear_light import blurred_gaussians, support_points
 from likelihood.mass import traced_grid
 
 
 def mge_inversion(model, theta) -> Inversion:
+    """The inversion at parameters `theta` (P,); lanes of a `vmap` run one after another."""
+    return lane_by_lane(partial(_inversion, model))(theta)
+
+
+def radii_squared(model, theta):
+    """(2, M + Nb) squared elliptical radii of the support points (`support_points`) in the lens
+    light's ellipse (image plane) and in the source's (traced to the source plane)."""
+    points = support_points(model.grids)
+    lens, source = par.lens_light(theta), par.source_light(theta)
+    traced = traced_grid(points, par.mass(theta))
+    return jnp.stack([elliptical_radius_squared(points, lens.centre, lens.ell_comps),
+                      elliptical_radius_squared(traced, source.centre, source.ell_comps)])
+
+
+def weighted_columns(model, radii):
+    """(K, N) B^T W^(1/2): one blurred Gaussian (column of the mapping matrix) per row, divided by
+    the noise; the lens light's first, then the source's. radii: `radii_squared(model, theta)`."""
+    counts = [model.settings.lens_gaussians, model.settings.source_gaussians]
+    sigmas = np.concatenate([mge_sigmas(model.dataset.mask_radius, n) for n in counts])
+    return blurred_gaussians(model.grids, model.convolver, radii, np.repeat([0, 1], counts),
+                             sigmas, scale=1.0 / model.grids.noise)
+
+
+def _inversion(model, theta) -> Inversion:
     grids = model.grids
-    mass = par.mass(theta)
-    source_columns = blurred_gaussian_columns(
-        grids, model.convolver, par.source_light(theta),
-        mge_sigmas(model.dataset.mask_radius, model.settings.source_gaussians),
-        traced_grid(grids.light.points, mass), traced_grid(grids.blurring_grid, mass),
-    )
-    blurred_mapping = jnp.concatenate([lens_light_columns(model, theta), source_columns], axis=1)
-    data_vector, curvature = data_vector_and_curvature(blurred_mapping, grids.data, grids.noise)
-    keep = np.ones(blurred_mapping.shape[1], dtype=bool)
+    weighted = weighted_columns(model, radii_squared(model, theta))
+    data_vector, curvature = normal_equations(weighted, grids.data / grids.noise)
+    keep = np.ones(weighted.shape[0], dtype=bool)
     return solve_and_evidence(
-        data_vector, curvature, None, 0, keep, lambda s: blurred_mapping @ s,
+        data_vector, curvature, None, 0, keep, lambda s: (s @ weighted) * grids.noise,
         grids.data, grids.noise,
     )
 
