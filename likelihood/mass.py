@@ -29,7 +29,10 @@ def _arctan_over_s(s2, t):
 
 def _series_or_closed(s2, t, function, sign):
     small = s2 < _SERIES_THRESHOLD
-    s = jnp.sqrt(jnp.where(small, 1.0, s2))
+    # The double-where's placeholder: |t| <= 1, so |s t| stays below 1 where the closed form is
+    # discarded (with s = 1, arctanh(t) and its derivative are infinite at t = +-1, i.e. on the
+    # profile's y axis beyond 1e-8", and the infinite VJP turns the discarded branch's zero into NaN).
+    s = jnp.sqrt(jnp.where(small, 0.25, s2))
     closed = function(s * t) / s
     u = sign * s2 * t**2
     series = t * (1.0 + u * (1.0 / 3.0 + u * (1.0 / 5.0 + u / 7.0)))

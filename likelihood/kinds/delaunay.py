@@ -23,7 +23,10 @@ from likelihood.linear_light import lens_light_columns
 from likelihood.mass import traced_grid
 from likelihood.mesh.delaunay import OK, delaunay_mesh, image_plane_vertices
 from likelihood.mesh.rectangular import Mapping
-from likelihood.regularization.constant_split import constant_split_regularization
+from likelihood.regularization.constant_split import (
+    constant_split_determinant,
+    constant_split_regularization,
+)
 
 # Edge points appended to the overlay vertices (the reference's fiducial), held at zero.
 EDGE_POINTS = 30
@@ -67,9 +70,8 @@ def delaunay_inversion(model, theta) -> Inversion:
     grids = model.grids
     vertices, points = source_plane(model, par.mass(theta))
     mesh = delaunay_mesh(vertices, points)
-    regularization = constant_split_regularization(
-        par.regularization_coefficient(theta), mesh.split_corners, mesh.split_weights
-    )
+    coefficient = par.regularization_coefficient(theta)
+    regularization = constant_split_regularization(coefficient, mesh.split_corners, mesh.split_weights)
     blurred_mapping = jnp.concatenate(
         [blurred_mapping_matrix(mapping(mesh), vertices.shape[0], model.convolver),
          lens_light_columns(model, theta)],
@@ -79,6 +81,9 @@ def delaunay_inversion(model, theta) -> Inversion:
     inversion = solve_and_evidence(
         data_vector, curvature, regularization, vertices.shape[0], model.static.keep,
         lambda s: blurred_mapping @ s, grids.data, grids.noise,
+        regularization_determinant=constant_split_determinant(
+            regularization, coefficient, mesh.split_corners, mesh.split_weights
+        ),
     )
     # A lane whose mesh failed (status in mesh.delaunay.STATUS_REASONS) has no log-evidence.
     return inversion._replace(

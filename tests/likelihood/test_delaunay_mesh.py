@@ -14,8 +14,12 @@ import pytest
 
 from likelihood import default_dataset
 from likelihood.grids import masked_grids
+from likelihood.inversion import log_det_cholesky
 from likelihood.mesh import delaunay as dm
-from likelihood.regularization.constant_split import constant_split_regularization
+from likelihood.regularization.constant_split import (
+    constant_split_determinant,
+    constant_split_regularization,
+)
 
 COMPONENTS = np.load(Path(__file__).parents[1] / "data" / "delaunay_components.npz")
 POINTS = sorted({int(key.split("_")[0]) for key in COMPONENTS.files if key[0].isdigit()})
@@ -52,6 +56,27 @@ def test_weights_and_regularization_match_the_reference(point):
     )
     expected = COMPONENTS[f"{point}_regularization"]
     np.testing.assert_allclose(regularization, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("coefficient", [1e-6, 1.0, 1e3, 1e6])
+def test_log_det_regularization_is_accurate_at_any_coefficient(coefficient):
+    """Against a QR factor of the square root [lambda S; 1e-4 I] of H (S: the (4V, V) stencils),
+    which keeps the constant null vector's 1e-8 that H's rounded entries lose for lambda >~ 1e2."""
+    mesh = dm.delaunay_mesh(jnp.asarray(COMPONENTS["0_vertices"]), jnp.asarray(COMPONENTS["0_points"]))
+    n = len(COMPONENTS["0_vertices"])
+    stencils = np.repeat(np.eye(n), 4, axis=0) - dense_mapping(
+        np.asarray(mesh.split_corners), np.asarray(mesh.split_weights), n)
+    root = np.linalg.qr(np.vstack([coefficient * stencils, 1e-4 * np.eye(n)]), mode="r")
+    expected = 2.0 * np.sum(np.log(np.abs(np.diagonal(root))))
+
+    def log_det(coefficient, split_weights):
+        regularization = constant_split_regularization(coefficient, mesh.split_corners, split_weights)
+        return log_det_cholesky(jnp.linalg.cholesky(constant_split_determinant(
+            regularization, coefficient, mesh.split_corners, split_weights)))
+
+    np.testing.assert_allclose(log_det(coefficient, mesh.split_weights), expected, rtol=1e-12)
+    gradients = jax.grad(log_det, argnums=(0, 1))(coefficient, mesh.split_weights)
+    assert all(np.all(np.isfinite(g)) for g in gradients)
 
 
 def test_jit_equals_eager():
