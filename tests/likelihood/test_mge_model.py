@@ -1,15 +1,12 @@
 """Kind `mge`: transformations (jit, vmap, grad) and parity with PyAutoLens."""
 
-import json
-
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from likelihood import UnknownKindError, build_model
 from tests.likelihood.conftest import prior_draws, truth_vector
-from tests.likelihood.parity import dataset_of, evaluate_record, recorded
+from tests.likelihood.parity import record_parity, recorded
 
 
 def test_parameter_names_follow_pyautolens_paths(small_mge_model):
@@ -85,12 +82,4 @@ def test_fit_pieces(small_mge_model):
 
 @pytest.mark.parametrize("path", recorded("mge"), ids=lambda p: p.stem)
 def test_parity_with_pyautolens(path):
-    record = json.loads(path.read_text())
-    if dataset_of(record) is None:
-        pytest.skip(f"dataset {record['dataset']} is not on this machine")
-    for inversion, point in evaluate_record(record):
-        np.testing.assert_allclose(
-            float(inversion.log_evidence), point["log_evidence"], rtol=1e-6, atol=0)
-        np.testing.assert_allclose(
-            float(inversion.chi_squared), point["terms"]["chi_squared"], rtol=1e-6)
-        assert np.isfinite(float(jnp.asarray(inversion.log_evidence)))
+    record_parity(path)
