@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
 import time
 
 import httpx
@@ -212,25 +213,36 @@ def test_a_full_queue_answers_503_with_retry_after(served, client):
     assert metric(client, "lensserve_rejections_total", 'reason="queue_full"') >= 1
 
 
-def test_a_client_that_gives_up_is_dropped_before_dispatch(served, client):
+def test_a_client_that_gives_up_is_dropped_before_dispatch(served, client, monkeypatch):
     cancelled_before = metric(client, "lensserve_requests_total", 'outcome="cancelled"')
+    # Hold the dispatcher inside its first batch so the impatient request is surely still queued
+    # when its client gives up (a fast model would otherwise answer it in time).
+    batcher = served.app.state.evaluator.batcher
+    evaluate, gate = batcher._evaluate, threading.Event()
+
+    def held(*arguments):
+        gate.wait(60)
+        return evaluate(*arguments)
+
+    monkeypatch.setattr(batcher, "_evaluate", held)
 
     async def busy_then_impatient():
         async with httpx.AsyncClient(base_url=served.url, headers=AUTH, timeout=120) as http:
-            busy = [asyncio.create_task(http.post(
+            busy = asyncio.create_task(http.post(
                 "/v1/models/mge/log-evidence",
-                json={"parameters": random_points(served.model, 64, seed=200 + i).tolist()},
-            )) for i in range(4)]
+                json={"parameters": random_points(served.model, 8, seed=200).tolist()},
+            ))
             await asyncio.sleep(0.2)
             with pytest.raises(httpx.ReadTimeout):
                 await http.post(
                     "/v1/models/mge/log-evidence",
                     json={"parameters": random_points(served.model, 1, seed=300).tolist()},
-                    timeout=httpx.Timeout(120, read=0.05),
+                    timeout=httpx.Timeout(120, read=0.2),
                 )
-            return await asyncio.gather(*busy)
+            gate.set()
+            return await busy
 
-    assert all(r.status_code == 200 for r in asyncio.run(busy_then_impatient()))
+    assert asyncio.run(busy_then_impatient()).status_code == 200
     deadline = time.monotonic() + 10
     while metric(client, "lensserve_requests_total", 'outcome="cancelled"') == cancelled_before:
         assert time.monotonic() < deadline, "the abandoned request was never withdrawn"
