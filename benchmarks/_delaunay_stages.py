@@ -7,12 +7,10 @@ NumPy on the same traced positions; "callback" is the whole host round trip from
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import median_ms
 from scipy.spatial import Delaunay
 
 import nnls
@@ -25,23 +23,13 @@ from likelihood.mesh import delaunay as mesh_module
 from likelihood.regularization.constant_split import constant_split_regularization
 
 
-def _median_ms(function, arguments, repeats: int):
-    result = jax.block_until_ready(function(*arguments))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(function(*arguments))
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times), result
-
-
 def stage_timings(model, theta, repeats: int) -> list[tuple[str, float]]:
     """[(stage, median ms)] for one evaluation at `theta` (P,)."""
     theta = jnp.asarray(theta)
     rows = []
 
     def stage(label, function, *arguments, jit=True):
-        ms, result = _median_ms(jax.jit(function) if jit else function, arguments, repeats)
+        ms, result = median_ms(jax.jit(function) if jit else function, arguments, repeats)
         rows.append((label, ms))
         return result
 

@@ -6,25 +6,13 @@ evaluation (fusion across stages is lost).
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import median_ms
 
 from likelihood.inversion import normal_equations, solve_and_evidence
 from likelihood.kinds.mge import radii_squared, weighted_columns
-
-
-def _median_ms(function, arguments, repeats: int):
-    result = jax.block_until_ready(function(*arguments))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(function(*arguments))
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times), result
 
 
 def stage_timings(model, theta, repeats: int) -> list[tuple[str, float]]:
@@ -32,15 +20,15 @@ def stage_timings(model, theta, repeats: int) -> list[tuple[str, float]]:
     theta = jnp.asarray(theta)
     grids = model.grids
     rows = []
-    ms, radii = _median_ms(jax.jit(lambda t: radii_squared(model, t)), (theta,), repeats)
+    ms, radii = median_ms(jax.jit(lambda t: radii_squared(model, t)), (theta,), repeats)
     rows.append(("ray tracing + elliptical radii of the support points", ms))
-    ms, weighted = _median_ms(jax.jit(lambda r: weighted_columns(model, r)), (radii,), repeats)
+    ms, weighted = median_ms(jax.jit(lambda r: weighted_columns(model, r)), (radii,), repeats)
     rows.append((f"{len(weighted)} Gaussians: over-sampled images + PSF (FFT) convolution", ms))
-    ms, (data_vector, curvature) = _median_ms(
+    ms, (data_vector, curvature) = median_ms(
         jax.jit(lambda w: normal_equations(w, grids.data / grids.noise)), (weighted,), repeats)
     rows.append(("normal equations D, F = B^T W B", ms))
     keep = np.ones(len(weighted), dtype=bool)
-    ms, _ = _median_ms(jax.jit(lambda d, f, w: solve_and_evidence(
+    ms, _ = median_ms(jax.jit(lambda d, f, w: solve_and_evidence(
         d, f, None, 0, keep, lambda s: (s @ w) * grids.noise, grids.data, grids.noise,
     ).log_evidence), (data_vector, curvature, weighted), repeats)
     rows.append(("Cholesky + NNLS + log-likelihood", ms))

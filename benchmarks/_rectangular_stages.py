@@ -6,12 +6,10 @@ evaluation (fusion across stages is lost).
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import median_ms
 
 import nnls
 from likelihood import parameters as par
@@ -21,16 +19,6 @@ from likelihood.kinds.rectangular import source_plane_grid
 from likelihood.linear_light import lens_light_columns
 from likelihood.mesh.rectangular import rectangular_mapping
 from likelihood.regularization import log_det_regularization, regularization_matrix
-
-
-def _median_ms(function, arguments, repeats: int):
-    result = jax.block_until_ready(function(*arguments))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(function(*arguments))
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times), result
 
 
 def stage_timings(model, theta, repeats: int) -> list[tuple[str, float]]:
@@ -44,17 +32,17 @@ def stage_timings(model, theta, repeats: int) -> list[tuple[str, float]]:
         grid = source_plane_grid(model, theta)
         return rectangular_mapping(grid, grid, settings.mesh_shape, settings.rectangular_transform)
 
-    ms, mesh_mapping = _median_ms(jax.jit(mapping), (theta,), repeats)
+    ms, mesh_mapping = median_ms(jax.jit(mapping), (theta,), repeats)
     rows.append((f"mapping (trace, border, {settings.rectangular_transform} mesh)", ms))
 
     def blurred(mesh_mapping, theta):
         return jnp.concatenate([blurred_mapping_matrix(mesh_mapping, pixels, model.convolver),
                                 lens_light_columns(model, theta)], axis=1)
 
-    ms, columns = _median_ms(jax.jit(blurred), (mesh_mapping, theta), repeats)
+    ms, columns = median_ms(jax.jit(blurred), (mesh_mapping, theta), repeats)
     rows.append(("blurred mapping matrix (mesh FFT + lens light)", ms))
 
-    ms, (data_vector, curvature) = _median_ms(
+    ms, (data_vector, curvature) = median_ms(
         jax.jit(lambda b: linear_system(b, grids.data, grids.noise)), (columns,), repeats)
     rows.append(("curvature F = B^T W B, D", ms))
 
@@ -65,16 +53,16 @@ def stage_timings(model, theta, repeats: int) -> list[tuple[str, float]]:
         return matrix.at[:pixels, :pixels].add(regularization_matrix(static.regularization,
                                                                       coefficient))
 
-    ms, matrix = _median_ms(jax.jit(system), (curvature, theta), repeats)
+    ms, matrix = median_ms(jax.jit(system), (curvature, theta), repeats)
     rows.append(("regularization + system assembly", ms))
-    ms, factor = _median_ms(jax.jit(jnp.linalg.cholesky), (matrix,), repeats)
+    ms, factor = median_ms(jax.jit(jnp.linalg.cholesky), (matrix,), repeats)
     rows.append(("Cholesky of F + H (shared by solve and ln det)", ms))
-    ms, _ = _median_ms(jax.jit(lambda f, t: log_det_cholesky(f[:pixels, :pixels])
+    ms, _ = median_ms(jax.jit(lambda f, t: log_det_cholesky(f[:pixels, :pixels])
                                - log_det_regularization(static.regularization,
                                                         par.regularization_coefficient(t))),
                        (factor, theta), repeats)
     rows.append(("log-determinants (from the factor; ln det H closed form)", ms))
-    ms, _ = _median_ms(jax.jit(lambda q, d, f: nnls.solve(q, d, keep=static.keep, cholesky=f)),
+    ms, _ = median_ms(jax.jit(lambda q, d, f: nnls.solve(q, d, keep=static.keep, cholesky=f)),
                        (matrix, data_vector, factor), repeats)
     rows.append(("NNLS solve (given the factor)", ms))
     return rows
