@@ -1,26 +1,41 @@
 """Benchmark of ``nnls.solve`` (and jaxnnls 1.0.1 and scipy when importable): a markdown table.
 
-Problems: K=80 multi-Gaussian fits and K=1285 pixelized-source lens fits (35 x 35 adaptive
-rectangular mesh + 60 Gaussians, edge ring held at zero) at a near-truth lens (few active
-bounds) and a prior draw (hundreds). Lanes of a batch are distinct
-problems. Every time is a median over repetitions, and every ratio uses times from this run:
-"x Cholesky" divides the time per solve by one jitted Cholesky of one lane's Q, "vmap / single"
-divides the time per solve at that batch by the time of one solve alone.
+Problems are the real normal equations of the likelihood (``likelihood.build_model`` on the
+embedded dataset): the ``(F + H, D, keep)`` handed to the solver, captured at parameter vectors
+near the truth (the truth plus 0.01 Gaussian noise, regularization coefficient at its reference
+value) and drawn from the model's priors. Kinds: ``mge`` (K=80, 60 lens-light + 20 source
+Gaussians), ``rectangular`` (35 x 35 adaptive mesh + 60 Gaussians, K=1285, edge ring held at
+zero) and ``delaunay``; 32 parameter vectors (lanes) per family. A first table summarizes the
+problems: active bounds at the solution, held entries, condition numbers, and what our solver
+reports (exchanges, KKT residual, converged).
 
-Run from the repository root: ``python benchmarks/nnls.py``.
+Timing: medians over repetitions, each measurement between two of one jitted Cholesky of a
+lane's Q (so that both see the same load on a shared machine). "x Cholesky" divides the time
+per solve by that Cholesky's; "vmap / single" divides a batch's "x Cholesky" by the mean of its lanes'
+alone; the batch-1 row gives lane 0 alone and, last column, the median over all lanes alone.
+"ours, caller's factor" is the likelihood's path: the caller factors Q (it needs ln det Q) and
+passes the factor, which is not timed; "ours" factors Q itself. One thread (as ``XLA_FLAGS``
+and the BLAS variables below set), so that ratios mean the same on a shared machine.
+
+Run from the repository root: ``python benchmarks/nnls.py`` (a few minutes; building the
+problems evaluates the likelihood at each parameter vector).
 """
 
+import argparse
 import importlib.util
 import os
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 # Run as a script, this file's folder heads sys.path and its name would shadow the package.
 sys.path[:] = [entry for entry in sys.path
                if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(variable, "1")
 
 import jax  # noqa: E402
 
@@ -30,59 +45,90 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import nnls  # noqa: E402
-from nnls.problems import lens_problem, mge_problem  # noqa: E402
+from likelihood import build_model, default_dataset, default_truth  # noqa: E402
 
 BATCHES = (1, 3, 8, 32)
+LANES = max(BATCHES)
+KINDS = ("mge", "rectangular", "delaunay")
 
 
-def median_seconds(function, *args, repetitions: int) -> float:
-    jax.block_until_ready(function(*args))  # compile and warm up
-    times = []
-    for _ in range(repetitions):
-        start = time.perf_counter()
-        jax.block_until_ready(function(*args))
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+def parameter_vectors(model, variant: str, count: int, rng: np.random.Generator) -> np.ndarray:
+    """(count, P): near the truth, or drawn from the priors."""
+    names = model.parameter_names
+    if variant == "near-truth":
+        truth = default_truth()
+        centre = np.array([truth.get(name, reference) for name, reference
+                           in zip(names, model.reference_parameters, strict=True)])
+        noise = np.where([name.endswith("coefficient") for name in names], 0.0, 0.01)
+        return centre + noise * rng.standard_normal((count, len(names)))
+    units = rng.random((count, len(names)))
+    return np.array([[prior.from_unit(u) for prior, u in zip(model.priors, row, strict=True)]
+                     for row in units])
 
 
-def lanes(make, count: int, rng: np.random.Generator):
-    """``count`` distinct problems from a few built ones, with q perturbed by 1 % per lane."""
-    built = [make(np.random.default_rng(seed)) for seed in range(min(count, 4))]
-    problems = []
-    for i in range(count):
-        Q, q, keep = built[i % len(built)]
-        problems.append((Q, q * (1 + 0.01 * rng.normal(size=q.shape)), keep))
-    return tuple(np.stack(parts) for parts in zip(*problems, strict=True))
+def captured_systems(model, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(Q, q)`` the likelihood hands to ``nnls.solve_with_info`` at each theta: the call
+    is replaced by a stub that sends its arguments to the host (and returns zeros)."""
+    seen = []
+
+    def record(Q, q, *, keep, cholesky):
+        jax.debug.callback(lambda Q, q: seen.append((np.asarray(Q), np.asarray(q))), Q, q)
+        return jnp.zeros_like(q), nnls.Info(jnp.int32(0), jnp.zeros(()), jnp.array(True))
+
+    with mock.patch.object(nnls, "solve_with_info", record):
+        evaluate = jax.jit(model.log_evidence)
+        for theta in thetas:
+            jax.block_until_ready(evaluate(jnp.asarray(theta)))
+    return np.stack([Q for Q, _ in seen]), np.stack([q for _, q in seen])
 
 
-def families():
-    mge = lambda rng: (*mge_problem(rng), np.ones(80, bool))  # noqa: E731
-    near = lambda rng: lens_problem(rng, "near_truth")  # noqa: E731
-    prior = lambda rng: lens_problem(rng, "prior_draw")  # noqa: E731
+def families(kinds) -> dict:
+    """{name: (Q (LANES, K, K), q (LANES, K), keep (K,))}."""
     rng = np.random.default_rng(0)
-    largest = max(BATCHES)
-    return {
-        "K=80 MGE": lanes(mge, largest, rng),
-        "K=1285 near-truth": lanes(near, largest, rng),
-        "K=1285 prior-draw": lanes(prior, largest, rng),
+    found = {}
+    for kind in kinds:
+        model = build_model(default_dataset(), kind)
+        for variant in ("near-truth", "prior-draw"):
+            Q, q = captured_systems(model, parameter_vectors(model, variant, LANES, rng))
+            keep = np.asarray(getattr(model.static, "keep", np.ones(q.shape[1], bool)))
+            found[f"{kind} K={q.shape[1]} {variant}"] = (Q, q, keep)
+    return found
+
+
+CHOLESKY = jax.jit(jnp.linalg.cholesky)
+
+
+def paired_seconds(function, cholesky_of: np.ndarray, repetitions: int) -> tuple[float, float]:
+    """Median seconds of ``function()``, and of one jitted Cholesky of ``cholesky_of`` timed
+    just before and just after (the mean of the two medians), so that both see the same load
+    on a shared machine."""
+    def median(function, repetitions):
+        times = []
+        for _ in range(repetitions):
+            start = time.perf_counter()
+            jax.block_until_ready(function())
+            times.append(time.perf_counter() - start)
+        return float(np.median(times))
+
+    jax.block_until_ready(function())  # compile and warm up
+    cholesky = lambda: CHOLESKY(cholesky_of)  # noqa: E731
+    jax.block_until_ready(cholesky())
+    before = median(cholesky, 5)
+    seconds = median(function, repetitions)
+    return seconds, 0.5 * (before + median(cholesky, 5))
+
+
+def solvers(keep: np.ndarray) -> dict:
+    """{label: (function of (Q, q, L) for one lane, whether it needs the factor L)}; keep is
+    closed over (static, as in the likelihood)."""
+    found = {
+        "ours, caller's factor": lambda Q, q, L: nnls.solve(Q, q, keep=keep, cholesky=L),
+        "ours": lambda Q, q, L: nnls.solve(Q, q, keep=keep),
     }
-
-
-def ours(Q, q, keep):
-    return nnls.solve(Q, q, keep=keep)
-
-
-def ours_with_factor(Q, q, keep):
-    """The likelihood's path: it factors the whole Q (for ln det) and hands the factor over."""
-    return nnls.solve(Q, q, keep=keep, cholesky=jnp.linalg.cholesky(Q))
-
-
-def solvers():
-    found = {"ours": ours, "ours + caller's factor (incl. it)": ours_with_factor}
     if importlib.util.find_spec("jaxnnls"):
         import jaxnnls
 
-        def jaxnnls_default(Q, q, keep):
+        def jaxnnls_default(Q, q, L):
             pair = keep[:, None] & keep[None, :]
             Q = jnp.where(pair, Q, jnp.eye(Q.shape[0]))
             return jaxnnls.solve_nnls_primal(Q, jnp.where(keep, q, 0.0))
@@ -91,68 +137,111 @@ def solvers():
     return found
 
 
-def scipy_seconds(Q, q, keep, repetitions):
-    import scipy.linalg
-    import scipy.optimize
+def repetitions_for(k: int, batch: int, label: str) -> int:
+    if k < 500:
+        return 7
+    if label.startswith("jaxnnls"):  # ~1.5 s per lane at K=1285
+        return 1
+    return 5 if batch < 8 else 3
 
-    def run():
-        for Qi, qi, ki in zip(Q, q, keep, strict=True):
-            L = np.linalg.cholesky(Qi[np.ix_(ki, ki)])
-            b = scipy.linalg.solve_triangular(L, qi[ki], lower=True)
-            scipy.optimize.nnls(L.T, b, maxiter=50 * len(qi))
 
-    return median_seconds(lambda: run(), repetitions=repetitions)
+def batches_for(k: int, label: str) -> tuple[int, ...]:
+    return BATCHES[:3] if k > 500 and label.startswith("jaxnnls") else BATCHES
 
 
 def row(*cells) -> str:
     return "| " + " | ".join(str(cell) for cell in cells) + " |"
 
 
-def repetitions_for(k: int, batch: int) -> int:
-    """Fewer at K=1285, where one solve can take a second, to keep the run to a few minutes."""
-    return 7 if k < 500 else (2 if batch == 1 else 1)
-
-
-def batches_for(k: int, label: str) -> tuple[int, ...]:
-    """At K=1285 only our plain solve runs the batch of 32 (jaxnnls: ~1.5 s per lane)."""
-    return BATCHES if k < 500 or label == "ours" else BATCHES[:-1]
-
-
-def solver_rows(name, label, solver, Q, q, keep, cholesky_ms) -> list[str]:
-    """Batch 1 is lane 0 alone; "vmap / single" compares a batch's time per solve with the mean
-    time of its first lanes solved alone (up to 8 at K=80, 4 at K=1285)."""
+def solver_rows(name, label, solver, Q, q, L) -> tuple[list[str], list[float]]:
+    """Rows for batches 1 (lane 0) to LANES, and the lanes' times alone (x Cholesky).
+    jaxnnls at K > 500 (about a second per lane) runs 2 lanes alone and batches up to 8."""
     k = Q.shape[-1]
     single = jax.jit(solver)
-    lanes_alone = [
-        1e3 * median_seconds(single, Q[i], q[i], keep[i], repetitions=repetitions_for(k, 1))
-        for i in range(8 if k < 500 else 4)
+    count = 2 if k > 500 and label.startswith("jaxnnls") else LANES
+    alone = [
+        paired_seconds(lambda i=i: single(Q[i], q[i], L[i]), Q[i], repetitions_for(k, 1, label))
+        for i in range(count)
     ]
-    rows = [row(name, label, 1, f"{lanes_alone[0]:.2f}", f"{lanes_alone[0] / cholesky_ms:.2f}", "")]
+    ratios = [seconds / cholesky for seconds, cholesky in alone]
+    rows = [row(name, label, 1, f"{1e3 * alone[0][0]:.1f}", f"{ratios[0]:.2f}",
+                f"median of {count} lanes alone: {np.median(ratios):.2f} x Cholesky")]
     batched = jax.jit(jax.vmap(solver))
     for batch in batches_for(k, label)[1:]:
-        args = (Q[:batch], q[:batch], keep[:batch])
-        seconds = median_seconds(batched, *args, repetitions=repetitions_for(k, batch))
-        ms = 1e3 * seconds / batch
-        alone = np.mean(lanes_alone[:batch])
-        rows.append(row(name, label, batch, f"{ms:.2f}", f"{ms / cholesky_ms:.2f}", f"{ms / alone:.2f}"))
-    return rows
+        seconds, cholesky = paired_seconds(lambda b=batch: batched(Q[:b], q[:b], L[:b]), Q[0],
+                                           repetitions_for(k, batch, label))
+        ratio = seconds / batch / cholesky
+        mean_alone = np.mean([ratios[i % count] for i in range(batch)])
+        rows.append(row(name, label, batch, f"{1e3 * seconds / batch:.1f}", f"{ratio:.2f}",
+                        f"{ratio / mean_alone:.2f}"))
+    return rows, ratios
+
+
+def scipy_rows(name, Q, q, keep) -> list[str]:
+    import scipy.linalg
+    import scipy.optimize
+
+    def run(i):
+        L = np.linalg.cholesky(Q[i][np.ix_(keep, keep)])
+        b = scipy.linalg.solve_triangular(L, q[i][keep], lower=True)
+        scipy.optimize.nnls(L.T, b, maxiter=50 * len(keep))
+
+    lanes = range(8) if Q.shape[-1] < 500 else range(2)  # a second or more per lane at K=1285
+    timed = [paired_seconds(lambda i=i: run(i), Q[i], 3 if Q.shape[-1] < 500 else 1) for i in lanes]
+    ms = np.median([1e3 * seconds for seconds, _ in timed])
+    ratio = np.median([seconds / cholesky for seconds, cholesky in timed])
+    return [row(name, f"scipy nnls (median of {len(timed)} lanes)", 1, f"{ms:.1f}", f"{ratio:.2f}", "")]
+
+
+def summary_row(name, Q, q, keep) -> str:
+    solve = jax.jit(lambda Q, q, L: nnls.solve_with_info(Q, q, keep=keep, cholesky=L))
+    active, conditions, iterations, residuals, converged = [], [], [], [], []
+    for i in range(len(q)):
+        s, info = solve(Q[i], q[i], np.linalg.cholesky(Q[i]))
+        active.append(int(np.sum(keep & (np.asarray(s) == 0))))
+        conditions.append(np.linalg.cond(Q[i]))
+        iterations.append(int(info.iterations))
+        residuals.append(float(info.kkt_residual))
+        converged.append(bool(info.converged))
+    spread = " / ".join(str(int(a)) for a in np.percentile(active, [0, 50, 100]))
+    return row(name, spread, int(np.sum(~keep)),
+               f"{min(conditions):.0e} - {max(conditions):.0e}", int(np.median(iterations)),
+               f"{max(residuals):.0e}", f"{sum(converged)} / {len(converged)}")
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
+    arguments = parser.parse_args()
+    problems = families(arguments.kinds)
+
+    print(row("problem", "active bounds (min / median / max)", "held", "cond(Q)", "exchanges (median)",
+              "max KKT residual", "converged"))
+    print(row(*["---"] * 7), flush=True)
+    for name, (Q, q, keep) in problems.items():
+        print(summary_row(name, Q, q, keep), flush=True)
+
+    print()
     print(row("problem", "solver", "batch", "ms / solve", "x Cholesky", "vmap / single"))
     print(row(*["---"] * 6), flush=True)
-    for name, (Q, q, keep) in families().items():
-        cholesky_ms = 1e3 * median_seconds(jax.jit(jnp.linalg.cholesky), Q[0], repetitions=7)
-        rows = [row(name, "one Cholesky", 1, f"{cholesky_ms:.2f}", "1.00", "")]
-        for label, solver in solvers().items():
-            rows += solver_rows(name, label, solver, Q, q, keep, cholesky_ms)
+    alone = {}
+    for name, (Q, q, keep) in problems.items():
+        cholesky_ms = 1e3 * paired_seconds(lambda Q=Q: CHOLESKY(Q[0]), Q[0], 7)[1]
+        L = np.asarray(jax.vmap(CHOLESKY)(Q))
+        rows = [row(name, "one Cholesky", 1, f"{cholesky_ms:.1f}", "1.00", "")]
+        for label, solver in solvers(keep).items():
+            found, ratios = solver_rows(name, label, solver, Q, q, L)
+            rows += found
+            alone.setdefault((name.rsplit(" ", 1)[0], label), []).extend(ratios)
         if importlib.util.find_spec("scipy"):
-            for batch in (1, 8):
-                ms = 1e3 * scipy_seconds(Q[:batch], q[:batch], keep[:batch], 3) / batch
-                rows.append(
-                    row(name, "scipy nnls (loop)", batch, f"{ms:.2f}", f"{ms / cholesky_ms:.2f}", "")
-                )
+            rows += scipy_rows(name, Q, q, keep)
         print("\n".join(rows), flush=True)
+
+    print()
+    print(row("problems", "solver", "lanes alone", "median x Cholesky (near-truth and prior-draw)"))
+    print(row(*["---"] * 4))
+    for (kind, label), ratios in alone.items():
+        print(row(kind, label, len(ratios), f"{np.median(ratios):.2f}"))
 
 
 if __name__ == "__main__":

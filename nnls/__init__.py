@@ -1,9 +1,11 @@
 """Exact non-negative least squares in JAX: ``min_s 1/2 s^T Q s - q^T s`` subject to ``s >= 0``.
 
-An unconstrained Cholesky solve first (near a good fit it is the answer), then a few block
-principal pivoting exchanges on the Jacobi-scaled problem, and if those do not settle an
-interior-point start polished exactly by the primal active-set method. Lanes of a ``vmap`` run
-one after another, each paying what it would alone; reverse-mode gradients by implicit
+A dual active-set method on the Cholesky factor of Q (the caller's, when it has one for
+``ln det Q``): the unconstrained solution with the held entries at zero, then only the bounds it
+violates, solved exactly in a small problem of their multipliers and grown until no bound is
+violated; when most bounds turn out active, the same method on the free entries instead. An
+interior point polished by the primal active-set method is the fallback. Lanes of a ``vmap``
+run one after another, each paying what it would alone; reverse-mode gradients by implicit
 differentiation on the final free set.
 """
 

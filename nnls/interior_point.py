@@ -1,10 +1,9 @@
 """Mehrotra predictor-corrector interior point for ``min 1/2 x^T Q x - q^T x, x >= 0``.
 
-Used only to find a start when pivoting from the unconstrained solution does not settle
-quickly (ill-conditioned problems with many active bounds, where block principal pivoting
-alone cycles). It works on the Jacobi-scaled problem with q rescaled to unit max-norm, so its
-relative stopping test is invariant to the data's units; its answer is only the start of the
-exact active-set polish that follows. Each iteration factors ``Q + diag(z / x)``.
+Used only by the fallback (``forward.py``), when the dual active-set method did not finish.
+It works on the Jacobi-scaled problem with q rescaled to unit max-norm, so its relative
+stopping test is invariant to the data's units; its answer is only the start of the exact
+active-set polish that follows. Each iteration factors ``Q + diag(z / x)``.
 """
 
 from typing import NamedTuple

@@ -28,7 +28,8 @@ def lawson_hanson(
 ) -> tuple[Array, Array, Array, Array]:
     """Qs (K, K) SPD (Jacobi-scaled), qs (K,), keep (K,) bool, x0 (K,) >= 0 zero off free0 (K,).
 
-    Returns ``(x, free, iterations, converged)`` as ``pivoting.pivot`` does.
+    Returns ``(x, free, iterations, converged)``: x (K,) >= 0 (zero off ``free``), the final free
+    set (K,) bool, the iterations and whether the last one found x optimal (and finite).
     """
     y_tolerance = tolerance * jnp.max(jnp.where(keep, jnp.abs(qs), 0.0))
 

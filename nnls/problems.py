@@ -1,4 +1,5 @@
-"""Synthetic NNLS problems ``(Q, q, keep)`` for the tests and the benchmark (NumPy, not traced).
+"""Synthetic NNLS problems ``(Q, q, keep)`` for the tests (NumPy, not traced; the benchmark uses
+the likelihood's real matrices).
 
 Every problem is the normal-equation form of a regularized least-squares fit,
 ``Q = B^T W B + H`` (K, K) and ``q = B^T W d`` (K,), so that ``1/2 s^T Q s - q^T s`` is the

@@ -2,7 +2,7 @@
 
 Shapes in JAX are static but the subset is data, so the subset is gathered into the smallest of a
 few fixed sizes ("buckets", multiples of K/4) and ``lax.switch`` picks that branch. This pays
-off because the solver runs lanes one at a time (see ``solve.py``): the switch is a real branch,
+off because the solver runs lanes one at a time (see ``forward.py``): the switch is a real branch,
 and a free block of K/2 costs an eighth of a full factorization instead of all of it.
 """
 
@@ -10,7 +10,9 @@ import math
 
 import jax.numpy as jnp
 from jax import Array, lax
-from jax.scipy.linalg import cho_solve, solve_triangular
+from jax.scipy.linalg import cho_solve
+
+from nnls.triangular import lower_solve
 
 N_BUCKETS = 4
 
@@ -64,15 +66,15 @@ def _held_branch(m: int, order: Array, count: Array, L: Array, b: Array, keep: A
     idx = order[:m]
     valid = (jnp.arange(m) < count).astype(b.dtype)
     unit_columns = jnp.zeros((b.shape[0], m), b.dtype).at[idx, jnp.arange(m)].set(valid)
-    W = solve_triangular(L, unit_columns, lower=True)  # L^-1 E_A, (K, m)
-    u = solve_triangular(L, jnp.where(keep, b, 0.0), lower=True)
-    x_free = solve_triangular(L, u, lower=True, trans="T")  # Q^-1 [b_keep; 0]
+    W = lower_solve(L, unit_columns)  # L^-1 E_A, (K, m)
+    u = lower_solve(L, jnp.where(keep, b, 0.0))
+    x_free = lower_solve(L, u, transpose=True)  # Q^-1 [b_keep; 0]
     pair = (valid[:, None] * valid[None, :]).astype(bool)
     schur = jnp.where(pair, W.T @ W, jnp.eye(m, dtype=b.dtype))  # (Q^-1)_AA, padded with I
     multiplier = -cho_solve(
         (lax.linalg.cholesky(schur, symmetrize_input=False), True), x_free[idx] * valid
     )
-    x = solve_triangular(L, u + W @ multiplier, lower=True, trans="T")
+    x = lower_solve(L, u + W @ multiplier, transpose=True)
     return jnp.where(keep, x, 0.0)
 
 

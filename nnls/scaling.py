@@ -8,6 +8,11 @@ diagonal (Q not positive definite) gives NaN, which the result then carries and 
 import jax.numpy as jnp
 from jax import Array, lax
 
+# Sign tests (is x_i < 0? is the gradient < 0?) ignore violations below this fraction of the
+# scaled data's size: they are roundoff, and acting on them could cycle; leaving one in place
+# changes the objective only at second order.
+SIGN_TOLERANCE = 1e-12
+
 
 def jacobi_scaled(Q: Array, q: Array) -> tuple[Array, Array, Array]:
     """``(Qs, qs, d)``: Qs (K, K) the scaled symmetric part of Q, qs (K,), d (K,) = diag(Q)^-1/2."""

@@ -4,8 +4,11 @@ At the solution ``s_F = Q_FF^-1 q_F`` and ``s = 0`` off F, so for a cotangent g 
 ``v = [Q_FF^-1 g_F; 0]``, ``dL/dq = v`` and ``dL/dQ = -sym(v s^T) = -(v s^T + s v^T) / 2``
 (symmetric because the solver uses the symmetric part of Q). It is exact wherever F is locally
 stable and finite everywhere. The forward pass keeps only F; the backward pass factors Q_FF
-again (or reuses the caller's factor of Q when F = keep). Info carries no gradient.
+again, or, given the caller's factor of Q and a bound set no larger than F, solves with that
+factor and the bound entries' columns. Info carries no gradient.
 """
+
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -19,35 +22,37 @@ from nnls.scaling import jacobi_scaled
 
 
 @sequential_vmap
-def _free_set_solve(Q: Array, g: Array, free: Array, keep: Array, cholesky: Array | None) -> Array:
+def _free_set_solve(Q: Array, g: Array, free: Array, cholesky: Array | None) -> Array:
     """v (K,) = [Q_FF^-1 g_F; 0], via scaled variables: v = D (Qs_FF^-1 (D g)_F)."""
     Qs, gs, d = jacobi_scaled(Q, g)
     if cholesky is None:
         return d * free_block_solve(Qs, gs, free)
     vs = lax.cond(
-        jnp.all(free == keep),
-        lambda: factored_solve(d[:, None] * cholesky, gs, keep),
+        jnp.sum(~free) <= jnp.sum(free),
+        lambda: factored_solve(d[:, None] * cholesky, gs, free),
         lambda: free_block_solve(Qs, gs, free),
     )
     return d * vs
 
 
-@jax.custom_vjp
-def differentiable_solve(Q: Array, q: Array, keep: Array, cholesky: Array | None) -> tuple[Array, Info]:
+@partial(jax.custom_vjp, nondiff_argnums=(4,))
+def differentiable_solve(
+    Q: Array, q: Array, keep: Array, cholesky: Array | None, held_capacity: int
+) -> tuple[Array, Info]:
     """``(s, info)`` of ``forward`` with the implicit-differentiation VJP in (Q, q)."""
-    s, info, _ = forward(Q, q, keep, cholesky)
+    s, info, _ = forward(held_capacity)(Q, q, keep, cholesky)
     return s, info
 
 
-def _forward_saving_free_set(Q, q, keep, cholesky):
-    s, info, free = forward(Q, q, keep, cholesky)
-    return (s, info), (Q, s, free, keep, cholesky)
+def _forward_saving_free_set(Q, q, keep, cholesky, held_capacity):
+    s, info, free = forward(held_capacity)(Q, q, keep, cholesky)
+    return (s, info), (Q, s, free, cholesky)
 
 
-def _backward(residuals, cotangents):
-    Q, s, free, keep, cholesky = residuals
+def _backward(held_capacity, residuals, cotangents):
+    Q, s, free, cholesky = residuals
     g = cotangents[0]
-    v = _free_set_solve(Q, g, free, keep, cholesky)
+    v = _free_set_solve(Q, g, free, cholesky)
     dQ = -0.5 * (jnp.outer(v, s) + jnp.outer(s, v))
     return dQ, v, None, None
 

@@ -16,7 +16,10 @@ def scipy_solution(Q: np.ndarray, q: np.ndarray, keep: np.ndarray | None = None)
 
 
 def objective(Q: np.ndarray, q: np.ndarray, s: np.ndarray) -> float:
-    return 0.5 * s @ Q @ s - q @ s
+    """In extended precision: at condition ~1e10 the terms s_i Q_ij s_j exceed the objective by
+    ~1e5, and a float64 sum carries rounding of ~1e-10 relative, as large as the tolerance."""
+    Q, q, s = (np.asarray(a, np.longdouble) for a in (Q, q, s))
+    return float(0.5 * s @ (Q @ s) - q @ s)
 
 
 def scaled_kkt_violation(Q, q, s, keep=None) -> float:

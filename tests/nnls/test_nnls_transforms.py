@@ -92,3 +92,29 @@ def test_grad_finite_on_ill_conditioned_mge():
     Q, q = mge_problem(np.random.default_rng(0))
     dQ, dq = jax.grad(lambda Q, q: jnp.sum(nnls.solve(Q, q)), argnums=(0, 1))(Q, q)
     assert np.all(np.isfinite(dQ)) and np.all(np.isfinite(dq))
+
+
+def test_grad_with_held_entries_and_factor_equals_central_differences():
+    """The likelihood's call: held entries and the caller's factor (recomputed from Q)."""
+    rng = np.random.default_rng(5)
+    Q, q = random_problem(rng, 16, 3.0)
+    keep = np.arange(16) % 4 != 1
+    weights = rng.normal(size=16)
+
+    def loss(Q, q):
+        s = nnls.solve(Q, q, keep=keep, cholesky=jnp.linalg.cholesky(Q))
+        return jnp.sum(weights * s) + 0.5 * jnp.sum(s**2)
+
+    dQ, dq = jax.grad(loss, argnums=(0, 1))(Q, q)
+    s = np.asarray(nnls.solve(Q, q, keep=keep))
+    assert 0 < np.sum(keep & (s > 0)) < np.sum(keep)  # both free and active kept entries
+    h = 1e-6
+    for _ in range(4):
+        direction = rng.normal(size=16)
+        numeric = (loss(Q, q + h * direction) - loss(Q, q - h * direction)) / (2 * h)
+        np.testing.assert_allclose(numeric, dq @ direction, rtol=1e-6, atol=1e-8)
+        i, j = rng.integers(16, size=2)
+        bump = np.zeros((16, 16))
+        bump[i, j] = bump[j, i] = 1.0  # symmetric, so that the Cholesky factor stays valid
+        numeric = (loss(Q + h * bump, q) - loss(Q - h * bump, q)) / (2 * h)
+        np.testing.assert_allclose(numeric, np.sum(dQ * bump), rtol=1e-6, atol=1e-8)
