@@ -43,7 +43,7 @@ import autofit as af  # noqa: E402
 import autolens as al  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-import numpy as np
+import numpy as np  # noqa: E402
 
 REFERENCE = "autolens " + al.__version__
 
@@ -213,7 +213,8 @@ def build_model(kind, mask_radius=MASK_RADIUS_DEFAULT, rectangular_mesh="bilinea
 
 
 def model_path_for(name):
-    """Our name 'lens.mass.centre_0' -> the model path tuple ('galaxies','lens','mass','centre','centre_0')."""
+    """Our name 'lens.mass.centre_0' -> the model path tuple
+    ('galaxies', 'lens', 'mass', 'centre', 'centre_0')."""
     parts = name.split(".")
     out = ["galaxies"] + parts[:-1]
     last = parts[-1]
@@ -331,15 +332,19 @@ class Reference:
             "model_vector_order": [_our_name_for_path(g[0]) for g in self.model.all_paths],
         }
         if self.kind == "mge":
-            rec["source"] = f"mge_model_from(mask_radius={self.mask_radius}, total_gaussians={SOURCE_MGE_TOTAL})"
+            rec["source"] = (f"mge_model_from(mask_radius={self.mask_radius}, "
+                             f"total_gaussians={SOURCE_MGE_TOTAL})")
         elif self.kind == "rectangular":
-            name = {"bilinear": "RectangularBilinearAdaptDensity", "kernel": "RectangularRTUAdaptDensity"}[
+            name = {"bilinear": "RectangularBilinearAdaptDensity",
+                    "kernel": "RectangularRTUAdaptDensity"}[
                 self.rectangular_mesh]
             rec["source"] = f"{name}(shape={RECT_SHAPE}) + Constant"
         else:
-            rec["source"] = (f"Overlay(shape={OVERLAY_SHAPE}) inside mask ({self.n_mesh_inside} points) + "
+            rec["source"] = (f"Overlay(shape={OVERLAY_SHAPE}) inside mask "
+                             f"({self.n_mesh_inside} points) + "
                              f"{EDGE_POINTS} circle edge points at r=mask_radius+pixel_scale/2; "
-                             f"Delaunay(pixels={self.n_mesh_inside + EDGE_POINTS}, zeroed_pixels={EDGE_POINTS})"
+                             f"Delaunay(pixels={self.n_mesh_inside + EDGE_POINTS}, "
+                             f"zeroed_pixels={EDGE_POINTS})"
                              f" + ConstantSplit")
         for key in (
             "use_positive_only_solver", "use_edge_zeroed_pixels", "use_border_relocator",
@@ -471,7 +476,8 @@ def reference_timings(dataset, kind, params, batches=(3, 8), pixel_scale=None,
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", required=True)
     ap.add_argument("--pixel-scale", type=float, default=None)
     ap.add_argument("--mask-radius", type=float, default=MASK_RADIUS_DEFAULT)
