@@ -6,7 +6,10 @@ Policy (after Triton's dynamic batcher and Ray Serve's `@serve.batch`):
   queued or the oldest queued point has waited `max_wait_ms`; a request larger than a batch is
   split across consecutive batches and answered when its last slice is back.
 - A batch is padded to the next bucket (a compiled batch size) with a valid padding point, so the
-  padding lanes always compute a finite value and never force a recompilation.
+  padding lanes always compute a finite value and never force a recompilation. Where a padded
+  lane costs as much as a real one (`pad_to_bucket=False`: XLA on a CPU evaluates lanes one after
+  another), a batch instead takes the largest bucket the queue fills and leaves the rest queued
+  for the next batch, which is then already due.
 - One batch holds only value requests or only value-and-gradient requests: the oldest queued
   request chooses; the others wait for the next batch.
 - Each model's queue is bounded (in points): `submit` raises `QueueFull` rather than queueing.
@@ -50,12 +53,14 @@ class BatcherClosed(Exception):
 
 @dataclass(frozen=True)
 class QueueSpec:
-    """One model's queue: its compiled batch sizes, the point that pads a batch to one, and the
-    most points a batch takes (None: the largest bucket)."""
+    """One model's queue: its compiled batch sizes, the point that pads a batch to one, the most
+    points a batch takes (None: the largest bucket), and whether padding is cheap enough to pad
+    every batch (else batches are cut to whole buckets)."""
 
     buckets: tuple[int, ...]
     padding: np.ndarray  # (P,), a valid point of the model
     max_batch_size: int | None = None
+    pad_to_bucket: bool = True
 
     def __post_init__(self) -> None:
         largest = self.buckets[-1]
@@ -68,6 +73,13 @@ class QueueSpec:
 
     def bucket_for(self, points: int) -> int:
         return next(b for b in self.buckets if b >= points)
+
+    def batch_size(self, queued: int) -> int:
+        """Points the next batch takes when `queued` are waiting (in its mode)."""
+        size = min(queued, self.max_batch_size)
+        if self.pad_to_bucket:
+            return size
+        return max((b for b in self.buckets if b <= size), default=size)
 
 
 @dataclass(frozen=True)
@@ -226,19 +238,19 @@ class Batcher:
         self._metrics.queue_depth.labels(model).set(self._queued[model])
 
     def _take(self, model: str) -> list[_Slice]:
-        """Move up to `max_batch_size` points of one mode from the queue into a batch (lock held)."""
+        """Move the next batch's points, all of one mode, from the queue into slices (lock held)."""
         jobs = self._jobs[model]
         if not jobs:
             return []
         gradient = jobs[0].gradient
-        room = self._specs[model].max_batch_size
+        same_mode = [job for job in jobs if job.gradient == gradient]
+        size = self._specs[model].batch_size(sum(job.undispatched for job in same_mode))
+        room = size
         slices: list[_Slice] = []
         now = time.monotonic()
-        for job in list(jobs):
+        for job in same_mode:
             if room == 0:
                 break
-            if job.gradient != gradient:
-                continue
             stop = job.next_row + min(room, job.undispatched)
             slices.append(_Slice(job, job.next_row, stop))
             self._metrics.queue_wait.labels(model).observe(now - job.enqueued)
@@ -246,8 +258,7 @@ class Batcher:
             job.next_row = stop
             if job.undispatched == 0:
                 jobs.remove(job)
-        taken = self._specs[model].max_batch_size - room
-        self._queued[model] -= taken
+        self._queued[model] -= size
         self._metrics.queue_depth.labels(model).set(self._queued[model])
         return slices
 

@@ -56,9 +56,9 @@ def recorder():
     return Recorder()
 
 
-def make_batcher(recorder, max_batch_size=8, **overrides) -> Batcher:
+def make_batcher(recorder, max_batch_size=8, pad_to_bucket=True, **overrides) -> Batcher:
     options = dict(max_wait_ms=20.0, max_queue_points=64, metrics=Metrics())
-    queues = {"q": QueueSpec(BUCKETS, PADDING, max_batch_size)}
+    queues = {"q": QueueSpec(BUCKETS, PADDING, max_batch_size, pad_to_bucket)}
     batcher = Batcher(recorder, queues, **{**options, **overrides})
     batcher.start()
     return batcher
@@ -82,6 +82,21 @@ def test_concurrent_requests_share_a_padded_batch(recorder):
     batch, gradient = recorder.batches[1]
     assert batch.shape == (8, P) and not gradient  # five points padded to bucket 8
     assert np.array_equal(batch[5:], np.tile(PADDING, (3, 1)))
+    batcher.close()
+
+
+def test_without_cheap_padding_batches_are_cut_to_whole_buckets(recorder):
+    recorder.gate.clear()
+    batcher = make_batcher(recorder, pad_to_bucket=False)
+    first = batcher.submit("q", points(1, 0))
+    time.sleep(0.05)  # the first batch (just `first`) is now held at the gate
+    requests = [points(1, s) for s in range(1, 8)]
+    futures = [batcher.submit("q", p) for p in requests]
+    recorder.gate.set()
+    first.result(5)
+    for p, f in zip(requests, futures, strict=True):
+        assert np.allclose(f.result(5).values, expected(p))
+    assert [len(b) for b, _ in recorder.batches] == [1, 4, 2, 1]  # 7 queued: no padded lane
     batcher.close()
 
 
