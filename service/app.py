@@ -46,7 +46,7 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
             engine.evaluate,
             {name: QueueSpec(engine.buckets[name], model.reference_parameters,
                              min(settings.max_batch_size, engine.buckets[name][-1]),
-                             pad_to_bucket=engine.pad_to_bucket)
+                             parallel_lanes=engine.parallel_lanes)
              for name, model in served.items()},
             max_wait_ms=settings.max_wait_ms,
             max_queue_points=settings.max_queue_points,

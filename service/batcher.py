@@ -6,10 +6,11 @@ Policy (after Triton's dynamic batcher and Ray Serve's `@serve.batch`):
   queued or the oldest queued point has waited `max_wait_ms`; a request larger than a batch is
   split across consecutive batches and answered when its last slice is back.
 - A batch is padded to the next bucket (a compiled batch size) with a valid padding point, so the
-  padding lanes always compute a finite value and never force a recompilation. Where a padded
-  lane costs as much as a real one (`pad_to_bucket=False`: XLA on a CPU evaluates lanes one after
-  another), a batch instead takes the largest bucket the queue fills and leaves the rest queued
-  for the next batch, which is then already due.
+  padding lanes always compute a finite value and never force a recompilation.
+- Where the device evaluates a batch's lanes one after another (`parallel_lanes=False`: XLA on a
+  CPU), a lane costs a point's time whether real, padded or waited for, so neither waiting nor
+  padding can pay: a batch closes as soon as the dispatcher is free, and takes the largest bucket
+  the queued points fill, leaving the rest, already due, for the next batch.
 - One batch holds only value requests or only value-and-gradient requests: the oldest queued
   request chooses; the others wait for the next batch.
 - Each model's queue is bounded (in points): `submit` raises `QueueFull` rather than queueing.
@@ -54,13 +55,13 @@ class BatcherClosed(Exception):
 @dataclass(frozen=True)
 class QueueSpec:
     """One model's queue: its compiled batch sizes, the point that pads a batch to one, the most
-    points a batch takes (None: the largest bucket), and whether padding is cheap enough to pad
-    every batch (else batches are cut to whole buckets)."""
+    points a batch takes (None: the largest bucket), and whether the device evaluates a batch's
+    lanes in parallel (then batches wait to fill and are padded; see the module docstring)."""
 
     buckets: tuple[int, ...]
     padding: np.ndarray  # (P,), a valid point of the model
     max_batch_size: int | None = None
-    pad_to_bucket: bool = True
+    parallel_lanes: bool = True
 
     def __post_init__(self) -> None:
         largest = self.buckets[-1]
@@ -77,7 +78,7 @@ class QueueSpec:
     def batch_size(self, queued: int) -> int:
         """Points the next batch takes when `queued` are waiting (in its mode)."""
         size = min(queued, self.max_batch_size)
-        if self.pad_to_bucket:
+        if self.parallel_lanes:
             return size
         return max((b for b in self.buckets if b <= size), default=size)
 
@@ -133,7 +134,11 @@ class Batcher:
     ) -> None:
         self._evaluate = evaluate
         self._specs = dict(queues)
-        self.max_wait_s = max_wait_ms / 1000.0
+        # How long a queue's oldest point may wait for its batch to fill.
+        self._fill_wait_s = {
+            name: max_wait_ms / 1000.0 if spec.parallel_lanes else 0.0
+            for name, spec in self._specs.items()
+        }
         self.max_queue_points = max_queue_points
         self._metrics = metrics or Metrics()
         self._jobs: dict[str, deque[_Job]] = {name: deque() for name in queues}
@@ -201,24 +206,24 @@ class Batcher:
         """With the lock held: block until some model's batch should close; None: closed and idle."""
         while True:
             now = time.monotonic()
-            oldest: tuple[float, str] | None = None
+            earliest: tuple[float, str] | None = None  # (when a batch is due, model)
             for name, jobs in self._jobs.items():
                 self._drop_dead(name, now)
                 if not jobs:
                     continue
                 if self._queued[name] >= self._specs[name].max_batch_size:
                     return name
-                head = jobs[0].enqueued
-                if oldest is None or head < oldest[0]:
-                    oldest = (head, name)
-            if oldest is None:
+                due = jobs[0].enqueued + self._fill_wait_s[name]
+                if earliest is None or due < earliest[0]:
+                    earliest = (due, name)
+            if earliest is None:
                 if self._closing:
                     return None
                 self._cond.wait()
                 continue
-            due = oldest[0] + self.max_wait_s
+            due, name = earliest
             if self._closing or now >= due:
-                return oldest[1]
+                return name
             self._cond.wait(due - now)
 
     def _drop_dead(self, model: str, now: float) -> None:

@@ -56,9 +56,9 @@ def recorder():
     return Recorder()
 
 
-def make_batcher(recorder, max_batch_size=8, pad_to_bucket=True, **overrides) -> Batcher:
+def make_batcher(recorder, max_batch_size=8, parallel_lanes=True, **overrides) -> Batcher:
     options = dict(max_wait_ms=20.0, max_queue_points=64, metrics=Metrics())
-    queues = {"q": QueueSpec(BUCKETS, PADDING, max_batch_size, pad_to_bucket)}
+    queues = {"q": QueueSpec(BUCKETS, PADDING, max_batch_size, parallel_lanes)}
     batcher = Batcher(recorder, queues, **{**options, **overrides})
     batcher.start()
     return batcher
@@ -85,9 +85,9 @@ def test_concurrent_requests_share_a_padded_batch(recorder):
     batcher.close()
 
 
-def test_without_cheap_padding_batches_are_cut_to_whole_buckets(recorder):
+def test_sequential_lanes_cut_batches_to_whole_buckets(recorder):
     recorder.gate.clear()
-    batcher = make_batcher(recorder, pad_to_bucket=False)
+    batcher = make_batcher(recorder, parallel_lanes=False)
     first = batcher.submit("q", points(1, 0))
     time.sleep(0.05)  # the first batch (just `first`) is now held at the gate
     requests = [points(1, s) for s in range(1, 8)]
@@ -114,6 +114,14 @@ def test_batch_closes_after_max_wait_from_the_first_point(recorder):
     started = time.monotonic()
     batcher.submit("q", points(1)).result(5)
     assert 0.09 < time.monotonic() - started < 1.0
+    batcher.close()
+
+
+def test_sequential_lanes_do_not_wait_for_a_batch_to_fill(recorder):
+    batcher = make_batcher(recorder, max_wait_ms=10_000.0, parallel_lanes=False)
+    started = time.monotonic()
+    batcher.submit("q", points(1)).result(5)
+    assert time.monotonic() - started < 1.0
     batcher.close()
 
 
