@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 
@@ -78,12 +79,21 @@ def metric_sum(text: str, name: str) -> float:
     return sum(float(v) for v in re.findall(pattern, text, flags=re.MULTILINE))
 
 
-def closed_loop(port: int, clients: int, warmup: float, seconds: float, points: np.ndarray):
+class LoadRun(NamedTuple):
+    latencies: np.ndarray  # (requests,) s
+    seconds: float  # recorded wall time
+    load_cpu: float  # CPU seconds of the load generator over it
+    server_cpu: float  # CPU seconds of the server over it
+    metrics_before: str
+    metrics_after: str
+
+
+def closed_loop(
+    port: int, server_pid: int, clients: int, warmup: float, seconds: float, points: np.ndarray
+) -> LoadRun:
     """`clients` threads, each with its own connection, sending one-point msgpack requests back
     to back: `warmup` seconds unrecorded (connections open, caches warm), then `seconds` recorded.
-
-    Returns the recorded latencies (s), the recorded wall time, this process's CPU seconds over
-    it, and the /metrics text at its start and end. Runs in its own process (`run_load`).
+    Runs in its own process (`run_load`).
     """
     latencies: list[float] = []
     measure_from = time.perf_counter() + warmup
@@ -112,22 +122,31 @@ def closed_loop(port: int, clients: int, warmup: float, seconds: float, points: 
     for thread in threads:
         thread.start()
     time.sleep(max(0.0, measure_from - time.perf_counter()))
-    before, cpu_before = metrics_text(port), time.process_time()
+    before = metrics_text(port)
+    cpu_before, server_before = time.process_time(), process_cpu_seconds(server_pid)
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - measure_from
-    cpu = time.process_time() - cpu_before
-    return np.array(latencies), elapsed, cpu, before, metrics_text(port)
+    return LoadRun(
+        np.array(latencies), time.perf_counter() - measure_from,
+        time.process_time() - cpu_before, process_cpu_seconds(server_pid) - server_before,
+        before, metrics_text(port),
+    )
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process `pid` (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def metrics_text(port: int) -> str:
     return httpx.get(f"http://127.0.0.1:{port}/metrics").text
 
 
-def run_load(port: int, clients: int, seconds: float, points: np.ndarray):
+def run_load(port: int, server_pid: int, clients: int, seconds: float, points: np.ndarray) -> LoadRun:
     """`closed_loop` in a fresh process, so its CPU and GIL are not this (JAX) process's."""
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(closed_loop, (port, clients, 1.0, seconds, points))
+        return pool.apply(closed_loop, (port, server_pid, clients, 1.0, seconds, points))
 
 
 def in_process_seconds(engine, bucket: int, points: np.ndarray, repeats: float = 2.0) -> float:
@@ -180,10 +199,12 @@ def main() -> None:
         engine.compile()
 
         rows = []
+        load_before = os.getloadavg()
         for clients in args.clients:
-            latencies, elapsed, load_cpu, before, after = run_load(
-                args.port, clients, args.seconds, points)
-            delta = {name: metric_sum(after, name) - metric_sum(before, name) for name in (
+            run = run_load(args.port, server.pid, clients, args.seconds, points)
+            latencies = run.latencies
+            delta = {name: metric_sum(run.metrics_after, name) - metric_sum(run.metrics_before, name)
+                     for name in (
                 "lensserve_batch_size_points_sum", "lensserve_batch_size_points_count",
                 "lensserve_batch_padded_size_points_sum")}
             batches = delta["lensserve_batch_size_points_count"]
@@ -191,12 +212,14 @@ def main() -> None:
             mean_padded = delta["lensserve_batch_padded_size_points_sum"] / batches
             bucket = next(b for b in settings.buckets if b >= round(mean_batch))
             batch_seconds = in_process_seconds(engine, bucket, points)
-            http_rate = len(latencies) / elapsed
+            http_rate = len(latencies) / run.seconds
             local_rate = bucket / batch_seconds
             p50, p99 = np.percentile(latencies, [50, 99]) * 1e3
             rows.append((clients, len(latencies), mean_batch, mean_padded, http_rate, bucket,
                          local_rate, http_rate / local_rate, p50, p99, batch_seconds * 1e3,
-                         p50 - batch_seconds * 1e3, load_cpu / elapsed))
+                         p50 - batch_seconds * 1e3, run.server_cpu / len(latencies) * 1e3,
+                         run.load_cpu / run.seconds))
+        load_after = os.getloadavg()
     finally:
         stop_server(server)
 
@@ -204,14 +227,17 @@ def main() -> None:
     print(f"\nlensserve service benchmark: MGE {kind}, {os.cpu_count()} CPUs, "
           f"XLA_FLAGS={os.environ.get('XLA_FLAGS')!r}, max_wait_ms={args.max_wait_ms}, "
           f"buckets {args.buckets}, {args.seconds:g} s per level, 1-point msgpack requests\n")
-    print(f"time to ready: cold cache {cold:.1f} s, warm cache {warm:.1f} s\n")
+    print(f"time to ready: cold cache {cold:.1f} s, warm cache {warm:.1f} s")
+    before, after = (", ".join(f"{x:.2f}" for x in load) for load in (load_before, load_after))
+    print(f"machine load average (1, 5, 15 min) before the runs {before}, after {after}\n")
     print("| clients | requests | mean batch | mean padded | HTTP pts/s | in-process bucket "
           "| in-process pts/s | HTTP / in-process | p50 ms | p99 ms | in-process batch ms "
-          "| added p50 ms | load generator CPU |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| added p50 ms | server CPU ms/pt | load generator CPU |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]:.1f} | {r[3]:.1f} | {r[4]:.0f} | {r[5]} | {r[6]:.0f} "
-              f"| {r[7]:.2f} | {r[8]:.1f} | {r[9]:.1f} | {r[10]:.1f} | {r[11]:.1f} | {r[12]:.0%} |")
+              f"| {r[7]:.2f} | {r[8]:.1f} | {r[9]:.1f} | {r[10]:.1f} | {r[11]:.1f} | {r[12]:.2f} "
+              f"| {r[13]:.0%} |")
 
 
 if __name__ == "__main__":
