@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 from service.engine import set_default_xla_flags
-
-# A thread waiting for the interpreter lock gets it when the holder blocks or after the switch
-# interval (Python's default 5 ms). While the event loop was busy with requests, the dispatcher
-# waited that long to start the next batch or hand back a finished one, the device idle meanwhile:
-# at 8 one-point clients p90 1.8-2.5 ms per batch with the default, 0.4-0.5 ms with 0.5 ms.
-DISPATCHER_SWITCH_INTERVAL_S = 0.0005
 
 
 def serve(config_file: str | Path | None = None, **overrides: object) -> None:
@@ -22,7 +15,6 @@ def serve(config_file: str | Path | None = None, **overrides: object) -> None:
     lifespan then drains the batcher, so every accepted request is answered.
     """
     set_default_xla_flags()
-    sys.setswitchinterval(DISPATCHER_SWITCH_INTERVAL_S)
     import uvicorn
 
     from service.app import create_app
