@@ -36,13 +36,18 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the `service` package, not this file
+
+# The in-process reference runs with the server's thread settings.
+from service.environment import DEFAULT_ENVIRONMENT, set_default_environment  # noqa: E402
+
+set_default_environment()
 
 import httpx  # noqa: E402
 import msgpack  # noqa: E402
 import numpy as np  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 MODEL = "mge"
 
 
@@ -188,7 +193,6 @@ def main() -> None:
     stop_server(first)
     server, warm = start_server(config, args.port)
     try:
-        sys.path.insert(0, str(REPO))
         from service.engine import Engine, configure_jax
         from service.models import load_models
         from service.settings import load_settings
@@ -231,9 +235,10 @@ def main() -> None:
         stop_server(server)
 
     kind = "fiducial" if args.fiducial else "small (1.5\" mask, 6+4 Gaussians)"
-    print(f"\nlensserve service benchmark: MGE {kind}, {os.cpu_count()} CPUs, "
-          f"XLA_FLAGS={os.environ.get('XLA_FLAGS')!r}, max_wait_ms={args.max_wait_ms}, "
-          f"buckets {args.buckets}, {args.seconds:g} s per level, 1-point msgpack requests\n")
+    threads = ", ".join(f"{name}={os.environ.get(name)!r}" for name in DEFAULT_ENVIRONMENT)
+    print(f"\nlensserve service benchmark: MGE {kind}, {os.cpu_count()} CPUs, {threads}, "
+          f"max_wait_ms={args.max_wait_ms}, buckets {args.buckets}, {args.seconds:g} s per level, "
+          "1-point msgpack requests\n")
     print(f"time to ready: cold cache {cold:.1f} s, warm cache {warm:.1f} s")
     before, after = (", ".join(f"{x:.2f}" for x in load) for load in (load_before, load_after))
     print(f"machine load average (1, 5, 15 min) before the runs {before}, after {after}\n")

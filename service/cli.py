@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from service.offline import add_evaluate_arguments, add_simulate_arguments
+from service.environment import set_default_environment
+
+set_default_environment()  # before service.offline imports JAX, NumPy and SciPy, which read it
+
+from service.offline import add_evaluate_arguments, add_simulate_arguments  # noqa: E402
 
 
 def _serve(args: argparse.Namespace) -> int:

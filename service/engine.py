@@ -10,7 +10,6 @@ directory is configured, which is what makes a restart fast.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Mapping
@@ -21,14 +20,6 @@ import numpy as np
 from service.metrics import Metrics
 
 logger = logging.getLogger(__name__)
-
-# On a small CPU a multi-threaded Eigen inside XLA deadlocked jit(vmap(...)); see README, Configuration.
-DEFAULT_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false"
-
-
-def set_default_xla_flags() -> None:
-    """Set XLA_FLAGS unless the user did; effective only before JAX creates its backend."""
-    os.environ.setdefault("XLA_FLAGS", DEFAULT_XLA_FLAGS)
 
 
 def configure_jax(compilation_cache_dir: Path | None) -> None:

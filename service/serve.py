@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from service.engine import set_default_xla_flags
+from service.environment import set_default_environment
 
 
 def serve(config_file: str | Path | None = None, **overrides: object) -> None:
@@ -14,7 +14,7 @@ def serve(config_file: str | Path | None = None, **overrides: object) -> None:
     On SIGINT/SIGTERM uvicorn stops accepting connections and waits for in-flight requests; the
     lifespan then drains the batcher, so every accepted request is answered.
     """
-    set_default_xla_flags()
+    set_default_environment()  # `lensserve` set it before any import; this is for other callers
     import uvicorn
 
     from service.app import create_app
