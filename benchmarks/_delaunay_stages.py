@@ -15,10 +15,10 @@ from scipy.spatial import Delaunay
 
 import nnls
 from likelihood import parameters as par
-from likelihood.curvature import blurred_mapping_matrix, linear_system
-from likelihood.inversion import UNREGULARIZED_DIAGONAL_FLOOR, log_det_cholesky
+from likelihood.curvature import weighted_mapping_rows
+from likelihood.inversion import UNREGULARIZED_DIAGONAL_FLOOR, log_det_cholesky, normal_equations
 from likelihood.kinds import delaunay as kind
-from likelihood.linear_light import lens_light_columns
+from likelihood.linear_light import weighted_lens_light_rows
 from likelihood.mesh import delaunay as mesh_module
 from likelihood.regularization.constant_split import constant_split_regularization
 
@@ -58,15 +58,16 @@ def stage_timings(model, theta, repeats: int) -> list[tuple[str, float]]:
                                     tables.split_corners, split_weights, tables.status)
     n_vertices = vertices.shape[0]
 
-    def blurred(mesh, theta):
+    def weighted_rows(mesh, theta):
         return jnp.concatenate(
-            [blurred_mapping_matrix(kind.mapping(mesh), n_vertices, model.convolver),
-             lens_light_columns(model, theta)], axis=1)
+            [weighted_mapping_rows(kind.mapping(mesh), n_vertices, model.convolver,
+                                   1.0 / model.grids.noise),
+             weighted_lens_light_rows(model, theta)])
 
-    columns = stage("blurred mapping matrix + lens light", blurred, mesh, theta)
+    rows_ = stage("blurred mapping matrix (mesh FFT + lens light)", weighted_rows, mesh, theta)
     data_vector, curvature = stage(
-        "curvature (D, F dense Gram)", lambda b: linear_system(b, model.grids.data,
-                                                               model.grids.noise), columns)
+        "curvature (D, F dense Gram)",
+        lambda a: normal_equations(a, model.grids.data / model.grids.noise), rows_)
     floor = np.where(np.arange(curvature.shape[0]) < n_vertices, 0.0,
                      UNREGULARIZED_DIAGONAL_FLOOR)
     system = curvature.at[:n_vertices, :n_vertices].add(regularization) + jnp.diag(floor)

@@ -13,10 +13,10 @@ from _timing import median_ms
 
 import nnls
 from likelihood import parameters as par
-from likelihood.curvature import blurred_mapping_matrix, linear_system
-from likelihood.inversion import UNREGULARIZED_DIAGONAL_FLOOR, log_det_cholesky
+from likelihood.curvature import weighted_mapping_rows
+from likelihood.inversion import UNREGULARIZED_DIAGONAL_FLOOR, log_det_cholesky, normal_equations
 from likelihood.kinds.rectangular import source_plane_grid
-from likelihood.linear_light import lens_light_columns
+from likelihood.linear_light import weighted_lens_light_rows
 from likelihood.mesh.rectangular import rectangular_mapping
 from likelihood.regularization import log_det_regularization, regularization_matrix
 
@@ -35,16 +35,17 @@ def stage_timings(model, theta, repeats: int) -> list[tuple[str, float]]:
     ms, mesh_mapping = median_ms(jax.jit(mapping), (theta,), repeats)
     rows.append((f"mapping (trace, border, {settings.rectangular_transform} mesh)", ms))
 
-    def blurred(mesh_mapping, theta):
-        return jnp.concatenate([blurred_mapping_matrix(mesh_mapping, pixels, model.convolver),
-                                lens_light_columns(model, theta)], axis=1)
+    def weighted_rows(mesh_mapping, theta):
+        return jnp.concatenate([
+            weighted_mapping_rows(mesh_mapping, pixels, model.convolver, 1.0 / grids.noise),
+            weighted_lens_light_rows(model, theta)])
 
-    ms, columns = median_ms(jax.jit(blurred), (mesh_mapping, theta), repeats)
+    ms, system_rows = median_ms(jax.jit(weighted_rows), (mesh_mapping, theta), repeats)
     rows.append(("blurred mapping matrix (mesh FFT + lens light)", ms))
 
     ms, (data_vector, curvature) = median_ms(
-        jax.jit(lambda b: linear_system(b, grids.data, grids.noise)), (columns,), repeats)
-    rows.append(("curvature F = B^T W B, D", ms))
+        jax.jit(lambda a: normal_equations(a, grids.data / grids.noise)), (system_rows,), repeats)
+    rows.append(("curvature F = B^T W B, D (dense Gram)", ms))
 
     def system(curvature, theta):
         coefficient = par.regularization_coefficient(theta)

@@ -39,11 +39,6 @@ class Inversion(NamedTuple):
     solver: nnls.Info
 
 
-def data_vector_and_curvature(blurred_mapping, data, noise):
-    """D (K,) and F (K, K) of a dense blurred mapping matrix (N, K)."""
-    return normal_equations((blurred_mapping / noise[:, None]).T, data / noise)
-
-
 def normal_equations(weighted_columns, weighted_data):
     """D = A b (K,) and F = A A^T (K, K) from A = B^T W^(1/2) (K, N), the blurred mapping matrix's
     columns divided by the noise, and b = W^(1/2) d (N,): the layout in which the Gram product

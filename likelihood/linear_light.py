@@ -48,12 +48,14 @@ def blurred_gaussians(grids, convolver, radii_squared, basis: np.ndarray, sigmas
     return convolver.blur(image, (selection, sigmas), box_index, scale)
 
 
-def lens_light_columns(model, theta):
-    """(N, lens_gaussians) blurred columns of the lens light MGE at parameters `theta`."""
+def weighted_lens_light_rows(model, theta):
+    """(lens_gaussians, N) blurred lens-light Gaussians at parameters `theta`, divided by the
+    noise: rows of A = B^T W^(1/2) (`curvature.mesh_and_light_system`)."""
     ellipse = par.lens_light(theta)
     radii_squared = elliptical_radius_squared(
         support_points(model.grids), ellipse.centre, ellipse.ell_comps)
     sigmas = mge_sigmas(model.dataset.mask_radius, model.settings.lens_gaussians)
     return blurred_gaussians(
         model.grids, model.convolver, radii_squared[None], np.zeros(len(sigmas), int), sigmas,
-    ).T
+        scale=1.0 / model.grids.noise,
+    )

@@ -9,6 +9,7 @@ Columns: the V mesh vertices first (regularized), then the lens-light Gaussians.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -16,10 +17,11 @@ import numpy as np
 
 from likelihood import parameters as par
 from likelihood.border import border_indices, relocated
-from likelihood.curvature import blurred_mapping_matrix, linear_system
+from likelihood.curvature import mesh_and_light_system
 from likelihood.inversion import Inversion, solve_and_evidence
 from likelihood.kinds.kind import Kind
-from likelihood.linear_light import lens_light_columns
+from likelihood.lanes import lane_by_lane
+from likelihood.linear_light import weighted_lens_light_rows
 from likelihood.mass import traced_grid
 from likelihood.mesh.delaunay import OK, delaunay_mesh, image_plane_vertices
 from likelihood.mesh.rectangular import Mapping
@@ -67,20 +69,24 @@ def mapping(mesh) -> Mapping:
 
 
 def delaunay_inversion(model, theta) -> Inversion:
-    grids = model.grids
-    vertices, points = source_plane(model, par.mass(theta))
-    mesh = delaunay_mesh(vertices, points)
+    """The inversion at parameters `theta` (P,). Under `vmap` the triangulation is one host call
+    for the batch; the inversions then run lane after lane (`lanes.lane_by_lane`)."""
+    mesh = delaunay_mesh(*source_plane(model, par.mass(theta)))
+    return lane_by_lane(partial(_inversion, model))((theta, mesh))
+
+
+def _inversion(model, theta_and_mesh) -> Inversion:
+    theta, mesh = theta_and_mesh
+    grids, vertices = model.grids, mesh.vertices
     coefficient = par.regularization_coefficient(theta)
     regularization = constant_split_regularization(coefficient, mesh.split_corners, mesh.split_weights)
-    blurred_mapping = jnp.concatenate(
-        [blurred_mapping_matrix(mapping(mesh), vertices.shape[0], model.convolver),
-         lens_light_columns(model, theta)],
-        axis=1,
+    rows, data_vector, curvature = mesh_and_light_system(
+        mapping(mesh), vertices.shape[0], weighted_lens_light_rows(model, theta), model.convolver,
+        grids.data, grids.noise,
     )
-    data_vector, curvature = linear_system(blurred_mapping, grids.data, grids.noise)
     inversion = solve_and_evidence(
         data_vector, curvature, regularization, vertices.shape[0], model.static.keep,
-        lambda s: blurred_mapping @ s, grids.data, grids.noise,
+        lambda s: (s @ rows) * grids.noise, grids.data, grids.noise,
         regularization_determinant=constant_split_determinant(
             regularization, coefficient, mesh.split_corners, mesh.split_weights
         ),

@@ -9,6 +9,7 @@ the lens-light Gaussians (unregularized).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -16,10 +17,11 @@ import numpy as np
 
 from likelihood import parameters as par
 from likelihood.border import border_indices, relocated
-from likelihood.curvature import blurred_mapping_matrix, linear_system
+from likelihood.curvature import mesh_and_light_system
 from likelihood.inversion import Inversion, solve_and_evidence
 from likelihood.kinds.kind import Kind
-from likelihood.linear_light import lens_light_columns
+from likelihood.lanes import lane_by_lane
+from likelihood.linear_light import weighted_lens_light_rows
 from likelihood.mass import traced_grid
 from likelihood.mesh.rectangular import edge_pixels, rectangular_mapping
 from likelihood.regularization import (
@@ -55,21 +57,26 @@ def source_plane_grid(model, theta):
 
 
 def rectangular_inversion(model, theta) -> Inversion:
+    """The inversion at parameters `theta` (P,); lanes of a `vmap` run one after another (each
+    lane's system is a 158 MB matrix at the fiducial: batched, the working sets would add up)."""
+    return lane_by_lane(partial(_inversion, model))(theta)
+
+
+def _inversion(model, theta) -> Inversion:
     settings, grids, static = model.settings, model.grids, model.static
     pixels = settings.mesh_shape[0] * settings.mesh_shape[1]
     source_plane = source_plane_grid(model, theta)
     mapping = rectangular_mapping(
         source_plane, source_plane, settings.mesh_shape, settings.rectangular_transform
     )
-    blurred = jnp.concatenate(
-        [blurred_mapping_matrix(mapping, pixels, model.convolver), lens_light_columns(model, theta)],
-        axis=1,
+    rows, data_vector, curvature = mesh_and_light_system(
+        mapping, pixels, weighted_lens_light_rows(model, theta), model.convolver, grids.data,
+        grids.noise,
     )
-    data_vector, curvature = linear_system(blurred, grids.data, grids.noise)
     coefficient = par.regularization_coefficient(theta)
     return solve_and_evidence(
         data_vector, curvature, regularization_matrix(static.regularization, coefficient), pixels,
-        static.keep, lambda s: blurred @ s, grids.data, grids.noise,
+        static.keep, lambda s: (s @ rows) * grids.noise, grids.data, grids.noise,
         log_det_regularization=log_det_regularization(static.regularization, coefficient),
     )
 
