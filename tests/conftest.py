@@ -1,8 +1,9 @@
 """Test-wide settings: float64 everywhere, warnings as errors (evidence differences of 1e-4 matter)."""
 
-import os
+from service.environment import set_default_environment
 
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+# The service's thread settings (before JAX, NumPy or SciPy load).
+set_default_environment()
 
 import jax  # noqa: E402
 
