@@ -33,8 +33,11 @@ from unittest import mock
 sys.path[:] = [entry for entry in sys.path
                if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
-for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+from service.environment import set_default_environment  # noqa: E402
+
+# The service's XLA and OpenBLAS settings, and one thread for the other BLAS libraries too.
+set_default_environment()
+for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(variable, "1")
 
 import jax  # noqa: E402
