@@ -13,15 +13,7 @@ import numpy as np
 import pytest
 
 from likelihood import ModelSettings, build_model, default_dataset
-from tests.likelihood.parity import record_parity, recorded
-
-TERMS = {
-    "chi_squared": "chi_squared",
-    "regularization_term": "regularization_term",
-    "log_det_curvature_regularization": "log_det_curvature_reg_matrix_term",
-    "log_det_regularization": "log_det_regularization_matrix_term",
-    "noise_normalization": "noise_normalization",
-}
+from tests.likelihood.parity import TERMS, record_parity, recorded
 
 
 def assert_terms_match(inversion, terms, log_evidence):
