@@ -74,6 +74,6 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
     )
     app.state.settings = settings
     app.state.metrics = app_metrics
-    for module in (health, metrics, models):
-        app.include_router(module.router)
+    for router in (health.router, metrics.router, models.router, models.evaluation_router):
+        app.include_router(router)
     return app

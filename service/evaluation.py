@@ -99,16 +99,18 @@ async def _first_or_withdraw(future, client_gone: Callable[[], Awaitable[object]
     answer = asyncio.wrap_future(future)
     if client_gone is None:
         return await answer
+    # A done-callback rather than `asyncio.wait`: this runs once per request on the event loop.
     gone = asyncio.ensure_future(client_gone())
+    gone.add_done_callback(lambda _: answer.cancel())
     try:
-        await asyncio.wait((answer, gone), return_when=asyncio.FIRST_COMPLETED)
+        return await answer
+    except asyncio.CancelledError:
+        if not gone.done() or gone.cancelled():
+            raise  # this request itself was cancelled
+        future.cancel()
+        raise ClientGone("the client disconnected; its request was withdrawn") from None
     finally:
         gone.cancel()
-    if not answer.done():
-        future.cancel()
-        answer.cancel()
-        raise ClientGone("the client disconnected; its request was withdrawn")
-    return answer.result()
 
 
 def _status(reason: str | None, value: float, gradients: np.ndarray | None, row: int) -> str:
