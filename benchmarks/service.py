@@ -19,6 +19,9 @@ with the table) takes CPU from the server's threads as well as from the in-proce
 "added p50" is the p50 latency minus the least time the in-process model needs to answer every
 client once: one batch of the bucket, or, with more clients than the bucket holds, one point per
 client (in a closed loop the 64 clients' points queue for the device in-process as well).
+
+On a CPU the server runs one dispatcher thread per core by default, the in-process reference one
+thread: `--dispatchers 1` compares like with like, the default shows what the service delivers.
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ def config_text(args: argparse.Namespace, cache: Path) -> str:
     mask = "" if args.fiducial else "mask_radius = 1.5\n"
     return (
         f"buckets = {list(args.buckets)}\nmax_wait_ms = {args.max_wait_ms}\n"
-        f'compilation_cache_dir = "{cache}"\nmax_queue_points = 100000\nlog_level = "warning"\n'
+        + (f"dispatchers = {args.dispatchers}\n" if args.dispatchers else "")
+        + f'compilation_cache_dir = "{cache}"\nmax_queue_points = 100000\nlog_level = "warning"\n'
         f'[[models]]\nname = "{MODEL}"\nkind = "mge"\n{mask}settings = {settings}\n'
     )
 
@@ -179,6 +183,8 @@ def main() -> None:
     parser.add_argument("--buckets", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64])
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 64])
     parser.add_argument("--max-wait-ms", type=float, default=2.0)
+    parser.add_argument("--dispatchers", type=int, default=None,
+                        help="server dispatcher threads (default: the service's, one per core)")
     parser.add_argument("--seconds", type=float, default=10.0, help="per concurrency level")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--cache", type=Path, default=None, help="compilation cache directory")
@@ -238,6 +244,7 @@ def main() -> None:
     threads = ", ".join(f"{name}={os.environ.get(name)!r}" for name in DEFAULT_ENVIRONMENT)
     print(f"\nlensserve service benchmark: MGE {kind}, {os.cpu_count()} CPUs, {threads}, "
           f"max_wait_ms={args.max_wait_ms}, buckets {args.buckets}, {args.seconds:g} s per level, "
+          f"server dispatchers {args.dispatchers or engine.default_dispatchers} (in-process: 1), "
           "1-point msgpack requests\n")
     print(f"time to ready: cold cache {cold:.1f} s, warm cache {warm:.1f} s")
     before, after = (", ".join(f"{x:.2f}" for x in load) for load in (load_before, load_after))

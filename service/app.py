@@ -1,6 +1,6 @@
 """The FastAPI application: `create_app(settings)` wires settings, engine, batcher and routers.
 
-Start-up (the lifespan) builds the models, starts the dispatcher and compiles every bucket on a
+Start-up (the lifespan) builds the models, starts the dispatchers and compiles every bucket on a
 background thread, so `/healthz` answers at once and `/readyz` turns 200 when compilation is done.
 Shutdown stops taking requests, finishes every queued batch, then returns.
 """
@@ -51,6 +51,7 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
             max_wait_ms=settings.max_wait_ms,
             max_queue_points=settings.max_queue_points,
             metrics=app_metrics,
+            dispatchers=settings.dispatchers or engine.default_dispatchers,
         )
         batcher.start()
         compiler = threading.Thread(target=engine.compile, name="lensserve-compile", daemon=True)

@@ -10,6 +10,7 @@ directory is configured, which is what makes a restart fast.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -36,8 +37,8 @@ def configure_jax(compilation_cache_dir: Path | None) -> None:
 
 
 class Engine:
-    """Owns the models' compiled executables (`buckets`: each model's batch sizes); `evaluate` is
-    called from one thread at a time."""
+    """Owns the models' compiled executables (`buckets`: each model's batch sizes); `evaluate` may
+    be called from several threads at once (XLA executables are thread-safe)."""
 
     def __init__(
         self,
@@ -64,6 +65,14 @@ class Engine:
         import jax
 
         return jax.default_backend() != "cpu"
+
+    @property
+    def default_dispatchers(self) -> int:
+        """Batches worth running side by side: one per core on a CPU (XLA runs each batch on one
+        core there, with the intra-op threads `service.environment` turns off), else 1."""
+        if self.parallel_lanes:
+            return 1
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
     @property
     def ready(self) -> bool:

@@ -81,6 +81,11 @@ class ServiceSettings(BaseSettings):
     )
     retry_after_s: int = Field(default=1, ge=0, description="Retry-After sent with 503")
     gradient: bool = Field(default=False, description="also compile value-and-gradient per bucket")
+    dispatchers: int | None = Field(
+        default=None, ge=1,
+        description="threads evaluating batches side by side; None: one per CPU core on a CPU "
+        "backend, 1 on an accelerator",
+    )
     compilation_cache_dir: Path | None = Field(
         default=Path.home() / ".cache" / "lensserve" / "jax",
         description="JAX persistent compilation cache; None disables it",

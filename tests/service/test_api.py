@@ -215,8 +215,8 @@ def test_a_full_queue_answers_503_with_retry_after(served, client):
 
 def test_a_client_that_gives_up_is_dropped_before_dispatch(served, client, monkeypatch):
     cancelled_before = metric(client, "lensserve_requests_total", 'outcome="cancelled"')
-    # Hold the dispatcher inside its first batch so the impatient request is surely still queued
-    # when its client gives up (a fast model would otherwise answer it in time).
+    # Hold every dispatcher inside a batch so the impatient request is surely still queued when
+    # its client gives up (a fast model would otherwise answer it in time).
     batcher = served.app.state.evaluator.batcher
     evaluate, gate = batcher._evaluate, threading.Event()
 
@@ -228,10 +228,10 @@ def test_a_client_that_gives_up_is_dropped_before_dispatch(served, client, monke
 
     async def busy_then_impatient():
         async with httpx.AsyncClient(base_url=served.url, headers=AUTH, timeout=120) as http:
-            busy = asyncio.create_task(http.post(
+            busy = [asyncio.create_task(http.post(
                 "/v1/models/mge/log-evidence",
-                json={"parameters": random_points(served.model, 8, seed=200).tolist()},
-            ))
+                json={"parameters": random_points(served.model, 8, seed=200 + i).tolist()},
+            )) for i in range(len(batcher._threads))]
             await asyncio.sleep(0.2)
             with pytest.raises(httpx.ReadTimeout):
                 await http.post(
@@ -240,9 +240,10 @@ def test_a_client_that_gives_up_is_dropped_before_dispatch(served, client, monke
                     timeout=httpx.Timeout(120, read=0.2),
                 )
             gate.set()
-            return await busy
+            return await asyncio.gather(*busy)
 
-    assert asyncio.run(busy_then_impatient()).status_code == 200
+    assert [r.status_code for r in asyncio.run(busy_then_impatient())] == [200] * len(
+        batcher._threads)
     deadline = time.monotonic() + 10
     while metric(client, "lensserve_requests_total", 'outcome="cancelled"') == cancelled_before:
         assert time.monotonic() < deadline, "the abandoned request was never withdrawn"

@@ -109,6 +109,39 @@ def test_a_large_request_is_split_across_batches_and_reassembled(recorder):
     batcher.close()
 
 
+def test_several_dispatchers_run_batches_side_by_side():
+    both_inside, first_inside = threading.Barrier(2, timeout=5), threading.Event()
+
+    def evaluate(model, batch, gradient):
+        first_inside.set()
+        both_inside.wait()  # returns only while two batches are being evaluated at once
+        return np.asarray(_value(batch)), None
+
+    batcher = make_batcher(evaluate, parallel_lanes=False, dispatchers=2)
+    first = batcher.submit("q", points(4, 1))
+    assert first_inside.wait(5)
+    second = batcher.submit("q", points(4, 2))
+    assert np.allclose(first.result(5).values, expected(points(4, 1)))
+    assert np.allclose(second.result(5).values, expected(points(4, 2)))
+    batcher.close()
+
+
+def test_requests_split_over_concurrent_batches_are_reassembled(recorder):
+    batcher = make_batcher(recorder, max_batch_size=4, parallel_lanes=False, dispatchers=3,
+                           max_queue_points=256)
+    requests = [points(23, seed) for seed in range(6)]
+    futures = [batcher.submit("q", p) for p in requests]
+    for p, f in zip(requests, futures, strict=True):
+        assert np.allclose(f.result(5).values, expected(p))
+    batcher.close()
+
+
+def test_at_least_one_dispatcher(recorder):
+    with pytest.raises(ValueError, match="dispatchers"):
+        Batcher(recorder, {"q": QueueSpec(BUCKETS, PADDING)}, max_wait_ms=1.0,
+                max_queue_points=8, dispatchers=0)
+
+
 def test_batch_closes_after_max_wait_from_the_first_point(recorder):
     batcher = make_batcher(recorder, max_wait_ms=100.0)
     started = time.monotonic()
