@@ -85,10 +85,13 @@ def self_consistent_dataset(path: Path) -> Path:
 def settings_for(dataset: Path, **overrides) -> ServiceSettings:
     spec = ModelSpec(name="mge", kind="mge", dataset=dataset, mask_radius=MASK_RADIUS,
                      settings=MODEL_SETTINGS)
+    # One dispatcher: with one per core, concurrent single-point calls would be spread over
+    # the cores instead of batched, and the dynesty test reads batching as "calls in flight".
+    # tests/service covers several dispatchers.
     values = dict(
         models=[spec], buckets=BUCKETS, max_wait_ms=5.0, compilation_cache_dir=CACHE / "jax",
         token=TOKEN, gradient=True, max_request_points=MAX_REQUEST_POINTS, max_queue_points=256,
-        max_body_bytes=200_000,
+        max_body_bytes=200_000, dispatchers=1,
     )
     return ServiceSettings(**{**values, **overrides})
 
