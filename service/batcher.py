@@ -210,6 +210,9 @@ class Batcher:
                 if model is None:
                     return
                 slices = self._take(model)
+                if any(self._queued.values()):
+                    # `submit` woke one dispatcher; what this batch left behind needs another.
+                    self._cond.notify()
             if slices:
                 self._dispatch(model, slices)
 

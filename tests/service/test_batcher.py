@@ -126,6 +126,19 @@ def test_several_dispatchers_run_batches_side_by_side():
     batcher.close()
 
 
+def test_one_large_request_keeps_every_dispatcher_busy():
+    both_inside = threading.Barrier(2, timeout=5)
+
+    def evaluate(model, batch, gradient):
+        both_inside.wait()  # returns only while two batches of the one request run at once
+        return np.asarray(_value(batch)), None
+
+    batcher = make_batcher(evaluate, max_batch_size=4, parallel_lanes=False, dispatchers=2)
+    many = points(16)
+    assert np.allclose(batcher.submit("q", many).result(5).values, expected(many))
+    batcher.close()
+
+
 def test_requests_split_over_concurrent_batches_are_reassembled(recorder):
     batcher = make_batcher(recorder, max_batch_size=4, parallel_lanes=False, dispatchers=3,
                            max_queue_points=256)
