@@ -15,7 +15,7 @@ Policy (after Triton's dynamic batcher and Ray Serve's `@serve.batch`):
   request chooses; the others wait for the next batch.
 - `dispatchers` threads take batches: one owns an accelerator; on a CPU, where XLA runs a
   batch on one core (no intra-op threads, see `service.environment`), one per core lets batches
-  run side by side (two threads evaluated a stream of MGE batches 2.2x as fast as one on 2 cores).
+  run side by side (two threads evaluated a stream of MGE batches 1.8-2.2x as fast as one on 2 cores).
 - Each model's queue is bounded (in points): `submit` raises `QueueFull` rather than queueing.
 - A request whose future was cancelled (its client went away) or whose deadline passed is dropped
   before dispatch; its remaining slices are never computed.
