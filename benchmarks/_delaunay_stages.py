@@ -15,7 +15,7 @@ from scipy.spatial import Delaunay
 
 import nnls
 from likelihood import parameters as par
-from likelihood.curvature import weighted_mapping_rows
+from likelihood.curvature import mesh_and_light_rows
 from likelihood.inversion import UNREGULARIZED_DIAGONAL_FLOOR, log_det_cholesky, normal_equations
 from likelihood.kinds import delaunay as kind
 from likelihood.linear_light import weighted_lens_light_rows
@@ -59,10 +59,9 @@ def stage_timings(model, theta, repeats: int) -> list[tuple[str, float]]:
     n_vertices = vertices.shape[0]
 
     def weighted_rows(mesh, theta):
-        return jnp.concatenate(
-            [weighted_mapping_rows(kind.mapping(mesh), n_vertices, model.convolver,
-                                   1.0 / model.grids.noise),
-             weighted_lens_light_rows(model, theta)])
+        return mesh_and_light_rows(kind.mapping(mesh), n_vertices,
+                                   weighted_lens_light_rows(model, theta), model.convolver,
+                                   model.grids.noise)
 
     rows_ = stage("blurred mapping matrix (mesh FFT + lens light)", weighted_rows, mesh, theta)
     data_vector, curvature = stage(

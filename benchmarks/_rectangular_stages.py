@@ -13,7 +13,7 @@ from _timing import median_ms
 
 import nnls
 from likelihood import parameters as par
-from likelihood.curvature import weighted_mapping_rows
+from likelihood.curvature import mesh_and_light_rows
 from likelihood.inversion import UNREGULARIZED_DIAGONAL_FLOOR, log_det_cholesky, normal_equations
 from likelihood.kinds.rectangular import source_plane_grid
 from likelihood.linear_light import weighted_lens_light_rows
@@ -36,9 +36,8 @@ def stage_timings(model, theta, repeats: int) -> list[tuple[str, float]]:
     rows.append((f"mapping (trace, border, {settings.rectangular_transform} mesh)", ms))
 
     def weighted_rows(mesh_mapping, theta):
-        return jnp.concatenate([
-            weighted_mapping_rows(mesh_mapping, pixels, model.convolver, 1.0 / grids.noise),
-            weighted_lens_light_rows(model, theta)])
+        return mesh_and_light_rows(mesh_mapping, pixels, weighted_lens_light_rows(model, theta),
+                                   model.convolver, grids.noise)
 
     ms, system_rows = median_ms(jax.jit(weighted_rows), (mesh_mapping, theta), repeats)
     rows.append(("blurred mapping matrix (mesh FFT + lens light)", ms))

@@ -37,14 +37,18 @@ def weighted_mapping_rows(mapping: Mapping, pixels: int, convolver, inverse_nois
                           inverse_noise)
 
 
+def mesh_and_light_rows(mapping: Mapping, pixels: int, light_rows, convolver, noise):
+    """(S + n, N) A = B^T W^(1/2): the S mesh pixels' rows, then the weighted lens-light rows."""
+    return jnp.concatenate(
+        [weighted_mapping_rows(mapping, pixels, convolver, 1.0 / noise), light_rows])
+
+
 def mesh_and_light_system(mapping: Mapping, pixels: int, light_rows, convolver, data, noise):
     """The system of S mesh pixels followed by weighted lens-light rows (n, N).
 
     Returns (A, D, F): A (S + n, N) = B^T W^(1/2), D (S + n,), F (S + n, S + n); the blurred
     model image of amplitudes s is (s A) noise.
     """
-    inverse_noise = 1.0 / noise
-    rows = jnp.concatenate(
-        [weighted_mapping_rows(mapping, pixels, convolver, inverse_noise), light_rows])
-    data_vector, curvature = normal_equations(rows, data * inverse_noise)
+    rows = mesh_and_light_rows(mapping, pixels, light_rows, convolver, noise)
+    data_vector, curvature = normal_equations(rows, data * (1.0 / noise))
     return rows, data_vector, curvature
