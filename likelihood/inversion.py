@@ -72,7 +72,7 @@ def solve_and_evidence(
     regularization,
     n_regularized: int,
     keep: np.ndarray,
-    model_image_from,
+    weighted_rows,
     data,
     noise,
     log_det_regularization=None,
@@ -81,9 +81,10 @@ def solve_and_evidence(
     """Solve the positive-only inversion and assemble the log-evidence.
 
     data_vector (K,), curvature F (K, K) without floors, regularization H (R, R) for the first
-    R = n_regularized columns (None when R = 0); keep: static (K,) bool; model_image_from: maps
-    amplitudes (K,) to the blurred model image (N,); log_det_regularization: ln det H when the
-    regularization knows it in closed form (else a Cholesky factorization of H computes it);
+    R = n_regularized columns (None when R = 0); keep: static (K,) bool; weighted_rows:
+    A = B^T W^(1/2) (K, N), so that amplitudes s give the blurred model image (s A) noise;
+    log_det_regularization: ln det H when the regularization knows it in closed form (else a
+    Cholesky factorization of H computes it);
     regularization_determinant: (R, R) a matrix with H's determinant whose Cholesky factor is more
     accurate than H's (default H), factored for ln det H.
     """
@@ -104,7 +105,7 @@ def solve_and_evidence(
     else:
         factor = jnp.linalg.cholesky(system)
     amplitudes, info = nnls.solve_with_info(system, data_vector, keep=keep, cholesky=factor)
-    model_image = model_image_from(amplitudes)
+    model_image = (amplitudes @ weighted_rows) * noise
     chi_squared = jnp.sum(((data - model_image) / noise) ** 2)
     if n_regularized:
         s_r = amplitudes[:n_regularized]

@@ -86,7 +86,7 @@ def _inversion(model, theta_and_mesh) -> Inversion:
     )
     inversion = solve_and_evidence(
         data_vector, curvature, regularization, vertices.shape[0], model.static.keep,
-        lambda s: (s @ rows) * grids.noise, grids.data, grids.noise,
+        rows, grids.data, grids.noise,
         regularization_determinant=constant_split_determinant(
             regularization, coefficient, mesh.split_corners, mesh.split_weights
         ),

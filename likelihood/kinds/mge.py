@@ -44,7 +44,7 @@ def _inversion(model, theta) -> Inversion:
     data_vector, curvature = normal_equations(weighted, grids.data / grids.noise)
     keep = np.ones(weighted.shape[0], dtype=bool)
     return solve_and_evidence(
-        data_vector, curvature, None, 0, keep, lambda s: (s @ weighted) * grids.noise,
+        data_vector, curvature, None, 0, keep, weighted,
         grids.data, grids.noise,
     )
 

@@ -76,7 +76,7 @@ def _inversion(model, theta) -> Inversion:
     coefficient = par.regularization_coefficient(theta)
     return solve_and_evidence(
         data_vector, curvature, regularization_matrix(static.regularization, coefficient), pixels,
-        static.keep, lambda s: (s @ rows) * grids.noise, grids.data, grids.noise,
+        static.keep, rows, grids.data, grids.noise,
         log_det_regularization=log_det_regularization(static.regularization, coefficient),
     )
 
