@@ -11,27 +11,23 @@ the first run compiles every bucket (minutes on a busy 2-core machine), later ru
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-import httpx
 import jax
 import numpy as np
 import pytest
-import uvicorn
 
 from likelihood import ModelSettings, build_model, default_dataset, default_truth
 from service.app import create_app
 from service.engine import configure_jax
 from service.models import load_models
 from service.settings import ModelSpec, ServiceSettings
+from tests import servers
 
 CACHE = Path(os.environ.get("LENSSERVE_CLIENT_TEST_CACHE", "/tmp/lensserve-client-test-cache"))
 TOKEN = "client-test-token"
@@ -96,29 +92,7 @@ def settings_for(dataset: Path, **overrides) -> ServiceSettings:
     return ServiceSettings(**{**values, **overrides})
 
 
-@contextlib.contextmanager
-def running_server(app, ready_timeout: float = 900.0) -> Iterator[str]:
-    """Serve `app` with uvicorn on a free loopback port; yields the base URL once ready."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, ws="none", lifespan="on", log_level="warning",
-                                           timeout_graceful_shutdown=None))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + ready_timeout
-    try:
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
-            while not server.started or http.get("/readyz").status_code != 200:
-                if not thread.is_alive() or time.monotonic() > deadline:
-                    raise RuntimeError("the test server did not become ready")
-                time.sleep(0.2)
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(60)
-        sock.close()
+running_server = partial(servers.running_server, token=TOKEN, ready_timeout=900.0)
 
 
 @pytest.fixture(scope="session")

@@ -8,25 +8,22 @@ first run compiles every bucket, later runs start in seconds.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
 import jax
 import numpy as np
 import pytest
-import uvicorn
 
 from service.app import create_app
 from service.engine import configure_jax
 from service.models import load_models
 from service.settings import ModelSpec, ServiceSettings
+from tests import servers
 
 CACHE_DIR = Path(os.environ.get("LENSSERVE_TEST_CACHE", "/tmp/lensserve-test-jax-cache"))
 TOKEN = "test-token"
@@ -46,35 +43,7 @@ def small_settings(**overrides) -> ServiceSettings:
     return ServiceSettings(**{**values, **overrides})
 
 
-@contextlib.contextmanager
-def running_server(app, ready_timeout: float = 600.0) -> Iterator[str]:
-    """Serve `app` with uvicorn on a free loopback port; yields the base URL once ready."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, ws="none", lifespan="on", log_level="warning",
-                            timeout_graceful_shutdown=None)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + ready_timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        with httpx.Client(base_url=url, headers=AUTH) as client:
-            while client.get("/readyz").status_code != 200:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"not ready: {client.get('/readyz').text}")
-                time.sleep(0.2)
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(60)
-        sock.close()
+running_server = partial(servers.running_server, token=TOKEN, ready_timeout=600.0)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,41 @@
+"""A real uvicorn server in a thread, shared by the service and client test suites."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import uvicorn
+
+
+@contextlib.contextmanager
+def running_server(app, token: str, ready_timeout: float) -> Iterator[str]:
+    """Serve `app` with uvicorn on a free loopback port; yields the base URL once /readyz is 200."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(app, ws="none", lifespan="on", log_level="warning",
+                                           timeout_graceful_shutdown=None))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + ready_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
+            while client.get("/readyz").status_code != 200:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"not ready: {client.get('/readyz').text}")
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(60)
+        sock.close()
