@@ -10,15 +10,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _system_stages import system_stages
 from _timing import median_ms
 from scipy.spatial import Delaunay
 
 import nnls
 from likelihood import parameters as par
-from likelihood.curvature import mesh_and_light_rows
-from likelihood.inversion import UNREGULARIZED_DIAGONAL_FLOOR, log_det_cholesky, normal_equations
+from likelihood.inversion import UNREGULARIZED_DIAGONAL_FLOOR, log_det_cholesky
 from likelihood.kinds import delaunay as kind
-from likelihood.linear_light import weighted_lens_light_rows
 from likelihood.mesh import delaunay as mesh_module
 from likelihood.regularization.constant_split import constant_split_regularization
 
@@ -58,15 +57,8 @@ def stage_timings(model, theta, repeats: int) -> list[tuple[str, float]]:
                                     tables.split_corners, split_weights, tables.status)
     n_vertices = vertices.shape[0]
 
-    def weighted_rows(mesh, theta):
-        return mesh_and_light_rows(kind.mapping(mesh), n_vertices,
-                                   weighted_lens_light_rows(model, theta), model.convolver,
-                                   model.grids.noise)
-
-    rows_ = stage("blurred mapping matrix (mesh FFT + lens light)", weighted_rows, mesh, theta)
-    data_vector, curvature = stage(
-        "curvature (D, F dense Gram)",
-        lambda a: normal_equations(a, model.grids.data / model.grids.noise), rows_)
+    data_vector, curvature = system_stages(stage, rows, model, model.static.operator,
+                                           kind.mapping(mesh), n_vertices, theta)
     floor = np.where(np.arange(curvature.shape[0]) < n_vertices, 0.0,
                      UNREGULARIZED_DIAGONAL_FLOOR)
     system = curvature.at[:n_vertices, :n_vertices].add(regularization) + jnp.diag(floor)

@@ -13,6 +13,7 @@ Cholesky factor of F+H starts with the factor of its regularized block.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -39,11 +40,27 @@ class Inversion(NamedTuple):
     solver: nnls.Info
 
 
+class LinearSystem(NamedTuple):
+    """The normal equations of the linear objects: D = B^T W d (K,), F = B^T W B (K, K) without
+    floors or regularization, and `image`, amplitudes s (K,) -> the blurred model image B s (N,)."""
+
+    data_vector: jnp.ndarray
+    curvature: jnp.ndarray
+    image: Callable
+
+
 def normal_equations(weighted_columns, weighted_data):
     """D = A b (K,) and F = A A^T (K, K) from A = B^T W^(1/2) (K, N), the blurred mapping matrix's
     columns divided by the noise, and b = W^(1/2) d (N,): the layout in which the Gram product
     and its derivative run fastest on CPU."""
     return weighted_columns @ weighted_data, gram(weighted_columns)
+
+
+def dense_system(weighted_columns, data, noise) -> LinearSystem:
+    """The system of A = B^T W^(1/2) (K, N) for data and noise (N,); B s = (s A) noise."""
+    data_vector, curvature = normal_equations(weighted_columns, data * (1.0 / noise))
+    return LinearSystem(data_vector, curvature,
+                        lambda amplitudes: (amplitudes @ weighted_columns) * noise)
 
 
 @jax.custom_vjp
@@ -67,12 +84,10 @@ def noise_normalization(noise):
 
 
 def solve_and_evidence(
-    data_vector,
-    curvature,
+    system: LinearSystem,
     regularization,
     n_regularized: int,
     keep: np.ndarray,
-    weighted_rows,
     data,
     noise,
     log_det_regularization=None,
@@ -80,32 +95,32 @@ def solve_and_evidence(
 ) -> Inversion:
     """Solve the positive-only inversion and assemble the log-evidence.
 
-    data_vector (K,), curvature F (K, K) without floors, regularization H (R, R) for the first
-    R = n_regularized columns (None when R = 0); keep: static (K,) bool; weighted_rows:
-    A = B^T W^(1/2) (K, N), so that amplitudes s give the blurred model image (s A) noise;
+    system: D, F and the model image; regularization H (R, R) for the first R = n_regularized
+    columns (None when R = 0); keep: static (K,) bool;
     log_det_regularization: ln det H when the regularization knows it in closed form (else a
     Cholesky factorization of H computes it);
     regularization_determinant: (R, R) a matrix with H's determinant whose Cholesky factor is more
     accurate than H's (default H), factored for ln det H.
     """
+    data_vector, curvature = system.data_vector, system.curvature
     k = curvature.shape[0]
     floor = np.where(np.arange(k) < n_regularized, 0.0, UNREGULARIZED_DIAGONAL_FLOOR)
-    system = curvature + jnp.diag(floor)
+    matrix = curvature + jnp.diag(floor)
     if n_regularized:
-        system = system.at[:n_regularized, :n_regularized].add(regularization)
+        matrix = matrix.at[:n_regularized, :n_regularized].add(regularization)
     # One factorization serves the unconstrained solve inside NNLS and ln det (F+H)_r. ln det H's
     # factor comes from the same batched call: under vmap two LAPACK Choleskys in flight at once
     # each wait on XLA's CPU thread pool for their lanes and deadlock a 2-thread pool.
     if n_regularized and log_det_regularization is None:
         determinant = (regularization if regularization_determinant is None
                        else regularization_determinant)
-        padded = jnp.eye(k, dtype=system.dtype).at[:n_regularized, :n_regularized].set(determinant)
-        factor, determinant_factor = jnp.linalg.cholesky(jnp.stack([system, padded]))
+        padded = jnp.eye(k, dtype=matrix.dtype).at[:n_regularized, :n_regularized].set(determinant)
+        factor, determinant_factor = jnp.linalg.cholesky(jnp.stack([matrix, padded]))
         log_det_regularization = log_det_cholesky(determinant_factor[:n_regularized, :n_regularized])
     else:
-        factor = jnp.linalg.cholesky(system)
-    amplitudes, info = nnls.solve_with_info(system, data_vector, keep=keep, cholesky=factor)
-    model_image = (amplitudes @ weighted_rows) * noise
+        factor = jnp.linalg.cholesky(matrix)
+    amplitudes, info = nnls.solve_with_info(matrix, data_vector, keep=keep, cholesky=factor)
+    model_image = system.image(amplitudes)
     chi_squared = jnp.sum(((data - model_image) / noise) ** 2)
     if n_regularized:
         s_r = amplitudes[:n_regularized]

@@ -17,7 +17,7 @@ import numpy as np
 
 from likelihood import parameters as par
 from likelihood.border import border_indices, relocated
-from likelihood.curvature import mesh_and_light_system
+from likelihood.curvature import MeshOperator, mesh_and_light_system, mesh_operator
 from likelihood.inversion import Inversion, solve_and_evidence
 from likelihood.kinds.kind import Kind
 from likelihood.lanes import lane_by_lane
@@ -36,11 +36,13 @@ EDGE_POINTS = 30
 
 class DelaunayStatic(NamedTuple):
     """vertices: (V, 2) image-plane mesh vertices, the edge ring last; border: (B,) indices of the
-    mask's border pixels; keep: (V + L,) bool, False for the ring's columns."""
+    mask's border pixels; keep: (V + L,) bool, False for the ring's columns; operator: the PSF
+    for the mesh's linear system."""
 
     vertices: np.ndarray
     border: np.ndarray
     keep: np.ndarray
+    operator: MeshOperator
 
 
 def prepare(dataset, grids, settings) -> DelaunayStatic:
@@ -49,7 +51,8 @@ def prepare(dataset, grids, settings) -> DelaunayStatic:
     )
     n_solved = len(vertices) - EDGE_POINTS
     keep = np.concatenate([np.arange(len(vertices)) < n_solved, np.ones(settings.lens_gaussians, bool)])
-    return DelaunayStatic(vertices, border_indices(grids.mask), keep)
+    return DelaunayStatic(vertices, border_indices(grids.mask), keep,
+                          mesh_operator(grids.mask, grids.blurring, dataset.psf))
 
 
 def source_plane(model, mass):
@@ -80,13 +83,12 @@ def _inversion(model, theta_and_mesh) -> Inversion:
     grids, vertices = model.grids, mesh.vertices
     coefficient = par.regularization_coefficient(theta)
     regularization = constant_split_regularization(coefficient, mesh.split_corners, mesh.split_weights)
-    rows, data_vector, curvature = mesh_and_light_system(
-        mapping(mesh), vertices.shape[0], weighted_lens_light_rows(model, theta), model.convolver,
-        grids.data, grids.noise,
+    system = mesh_and_light_system(
+        mapping(mesh), vertices.shape[0], weighted_lens_light_rows(model, theta),
+        model.static.operator, grids.data, grids.noise,
     )
     inversion = solve_and_evidence(
-        data_vector, curvature, regularization, vertices.shape[0], model.static.keep,
-        rows, grids.data, grids.noise,
+        system, regularization, vertices.shape[0], model.static.keep, grids.data, grids.noise,
         regularization_determinant=constant_split_determinant(
             regularization, coefficient, mesh.split_corners, mesh.split_weights
         ),

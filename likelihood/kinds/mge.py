@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from likelihood import parameters as par
-from likelihood.inversion import Inversion, normal_equations, solve_and_evidence
+from likelihood.inversion import Inversion, dense_system, solve_and_evidence
 from likelihood.kinds.kind import Kind
 from likelihood.lanes import lane_by_lane
 from likelihood.light import elliptical_radius_squared, mge_sigmas
@@ -41,12 +41,9 @@ def weighted_columns(model, radii):
 def _inversion(model, theta) -> Inversion:
     grids = model.grids
     weighted = weighted_columns(model, radii_squared(model, theta))
-    data_vector, curvature = normal_equations(weighted, grids.data / grids.noise)
     keep = np.ones(weighted.shape[0], dtype=bool)
-    return solve_and_evidence(
-        data_vector, curvature, None, 0, keep, weighted,
-        grids.data, grids.noise,
-    )
+    return solve_and_evidence(dense_system(weighted, grids.data, grids.noise), None, 0, keep,
+                              grids.data, grids.noise)
 
 
 KIND = Kind(

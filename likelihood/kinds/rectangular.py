@@ -17,7 +17,7 @@ import numpy as np
 
 from likelihood import parameters as par
 from likelihood.border import border_indices, relocated
-from likelihood.curvature import mesh_and_light_system
+from likelihood.curvature import MeshOperator, mesh_and_light_system, mesh_operator
 from likelihood.inversion import Inversion, solve_and_evidence
 from likelihood.kinds.kind import Kind
 from likelihood.lanes import lane_by_lane
@@ -34,17 +34,20 @@ from likelihood.regularization import (
 
 class RectangularStatic(NamedTuple):
     """border: (B,) indices of the mask's border pixels; keep: (S + n,) False on the mesh's
-    outer ring; regularization: the mesh lattice's Constant regularization."""
+    outer ring; regularization: the mesh lattice's Constant regularization; operator: the PSF
+    for the mesh's linear system."""
 
     border: np.ndarray
     keep: np.ndarray
     regularization: ConstantRegularization
+    operator: MeshOperator
 
 
 def prepare(dataset, grids, settings) -> RectangularStatic:
     keep = np.concatenate([~edge_pixels(settings.mesh_shape), np.ones(settings.lens_gaussians, bool)])
     return RectangularStatic(
-        border_indices(grids.mask), keep, lattice_regularization(settings.mesh_shape)
+        border_indices(grids.mask), keep, lattice_regularization(settings.mesh_shape),
+        mesh_operator(grids.mask, grids.blurring, dataset.psf),
     )
 
 
@@ -69,14 +72,14 @@ def _inversion(model, theta) -> Inversion:
     mapping = rectangular_mapping(
         source_plane, source_plane, settings.mesh_shape, settings.rectangular_transform
     )
-    rows, data_vector, curvature = mesh_and_light_system(
-        mapping, pixels, weighted_lens_light_rows(model, theta), model.convolver, grids.data,
+    system = mesh_and_light_system(
+        mapping, pixels, weighted_lens_light_rows(model, theta), static.operator, grids.data,
         grids.noise,
     )
     coefficient = par.regularization_coefficient(theta)
     return solve_and_evidence(
-        data_vector, curvature, regularization_matrix(static.regularization, coefficient), pixels,
-        static.keep, rows, grids.data, grids.noise,
+        system, regularization_matrix(static.regularization, coefficient), pixels,
+        static.keep, grids.data, grids.noise,
         log_det_regularization=log_det_regularization(static.regularization, coefficient),
     )
 
