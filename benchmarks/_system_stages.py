@@ -4,8 +4,9 @@ backend runs (`likelihood.curvature.mesh_and_light_system`)."""
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
-from likelihood.curvature import dense_mesh_system, sparse_mesh_curvature, sparse_mesh_system
+from likelihood.curvature import dense_mesh_system, sparse_mesh_system, sparse_mesh_terms
 from likelihood.linear_light import weighted_lens_light_rows
 
 
@@ -26,10 +27,12 @@ def system_stages(stage, rows, model, operator, mapping, pixels: int, theta):
     if jax.default_backend() != "cpu":
         return stage("D, F = A A^T (FFT blurred mapping rows, dense Gram)",
                      system(dense_mesh_system), mapping, light)
-    stage("mesh curvature M^T P^T W P M (sparse host kernel)",
-          lambda m: sparse_mesh_curvature(operator, pixels, m.indices, m.weights, grids.noise),
-          mapping)
-    terms = stage("D, mesh-light block (n + 1 correlations, M^T), light Gram", system(
-        sparse_mesh_system), mapping, light)
+    stage("host kernel: F_mesh, mesh parts of D and of the mesh-light block",
+          lambda m, light: sparse_mesh_terms(
+              operator, pixels, m.indices, m.weights,
+              jnp.concatenate([(grids.data / grids.noise)[None], light]), grids.noise),
+          mapping, light)
+    terms = stage("assembly of D and F, lens-light Gram", system(sparse_mesh_system), mapping,
+                  light)
     rows[-1] = (rows[-1][0], rows[-1][1] - rows[-2][1])  # timed with the kernel inside
     return terms

@@ -8,10 +8,10 @@ sub-size 1) and its blurred mapping matrix B = P M, P the PSF convolution restri
 - `dense_mesh_system` (the accelerator's): A = B^T W^(1/2) (K x N) is made by S + n FFT
   convolutions, then D = A b and F = A A^T (`inversion.dense_system`): N K^2 flops, which a GPU
   does at speed; on this CPU 0.5 s at the fiducial (N = 15,361, K = 1,285) at the core's peak.
-- `sparse_mesh_system` (the CPU's): F_mesh = M^T P^T W P M from the sparsity of M and the PSF
-  (`curvature_kernel`, a host kernel, 40x fewer operations); the data vector and the mesh-light
-  block through P^T (a correlation: n + 1 FFTs) and M^T; the model image as P (M s) plus the
-  light. No K x N matrix is formed. Its derivative is the dense formulation's (`_curvature_vjp`).
+- `sparse_mesh_system` (the CPU's): F_mesh = M^T P^T W P M, the mesh part of D and the
+  mesh-light block of F from the sparsity of M and the PSF (`curvature_kernel`, a host kernel,
+  40x fewer operations); the model image as P (M s) plus the light. No K x N matrix is formed.
+  Its derivative is the dense formulation's (`_terms_vjp`).
 
 Both give the same numbers (tests/likelihood/test_curvature.py); `mesh_and_light_system` picks by
 the backend.
@@ -34,17 +34,15 @@ from likelihood.mesh.rectangular import Mapping
 
 @dataclass(frozen=True, eq=False)
 class MeshOperator:
-    """The PSF on a fixed mask, as both formulations need it: `blur` (P, FFTs), `correlate`
-    (P^T: the flipped PSF), and the sparse kernel's `stencil`."""
+    """The PSF on a fixed mask, as both formulations need it: `blur` (P, FFTs) and the sparse
+    kernel's `stencil`."""
 
     blur: Convolver
-    correlate: Convolver
     stencil: PixelStencil
 
 
 def mesh_operator(mask: np.ndarray, blurring: np.ndarray, psf: np.ndarray) -> MeshOperator:
-    return MeshOperator(convolver(mask, blurring, psf), convolver(mask, blurring, psf[::-1, ::-1]),
-                        PixelStencil(mask, psf))
+    return MeshOperator(convolver(mask, blurring, psf), PixelStencil(mask, psf))
 
 
 def mapping_rows(mapping: Mapping, pixels: int):
@@ -77,20 +75,15 @@ def dense_mesh_system(mapping: Mapping, pixels: int, light_rows, operator: MeshO
 def sparse_mesh_system(mapping: Mapping, pixels: int, light_rows, operator: MeshOperator, data,
                        noise) -> LinearSystem:
     """The same system as `dense_mesh_system`, without forming B (see the module docstring)."""
-    inverse_noise = 1.0 / noise
-    # P^T W d and P^T W B_light, scattered by M^T: the data vector's and F's mesh-light block.
-    correlated = operator.correlate.blur(
-        lambda row: row, jnp.concatenate([(data * inverse_noise**2)[None],
-                                          light_rows * inverse_noise]),
-        operator.correlate.mask_index)
-    mesh_rows = mapping_rows(mapping, pixels) @ correlated.T
-    light_curvature = gram(light_rows)
+    weighted_data = data * (1.0 / noise)
+    targets = jnp.concatenate([weighted_data[None], light_rows])
+    mesh_curvature, projections = sparse_mesh_terms(operator, pixels, mapping.indices,
+                                                    mapping.weights, targets, noise)
     curvature = jnp.block([
-        [sparse_mesh_curvature(operator, pixels, mapping.indices, mapping.weights, noise),
-         mesh_rows[:, 1:]],
-        [mesh_rows[:, 1:].T, light_curvature],
+        [mesh_curvature, projections[:, 1:]],
+        [projections[:, 1:].T, gram(light_rows)],
     ])
-    data_vector = jnp.concatenate([mesh_rows[:, 0], light_rows @ (data * inverse_noise)])
+    data_vector = jnp.concatenate([projections[:, 0], light_rows @ weighted_data])
 
     def image(amplitudes):
         mesh_image = jnp.sum(mapping.weights * amplitudes[:pixels][mapping.indices], axis=1)
@@ -109,34 +102,36 @@ def mesh_and_light_system(mapping: Mapping, pixels: int, light_rows, operator: M
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def sparse_mesh_curvature(operator: MeshOperator, pixels: int, indices, weights, noise):
-    """(S, S) M^T P^T W P M by the host kernel; one call per lane under vmap. Differentiable in
-    the weights (the noise is data: no derivative)."""
-    return jax.pure_callback(partial(_host_curvature, operator, pixels),
-                             jax.ShapeDtypeStruct((pixels, pixels), weights.dtype),
-                             indices, weights, noise, vmap_method="sequential")
+def sparse_mesh_terms(operator: MeshOperator, pixels: int, indices, weights, targets, noise):
+    """(M^T P^T W P M (S, S), M^T P^T W^(1/2) targets^T (S, R)) for R images `targets` (R, N), by
+    the host kernel; one call per lane under vmap. Differentiable in the weights and targets
+    (the noise is data: no derivative)."""
+    shapes = (jax.ShapeDtypeStruct((pixels, pixels), weights.dtype),
+              jax.ShapeDtypeStruct((pixels, targets.shape[0]), weights.dtype))
+    return jax.pure_callback(partial(_host_terms, operator, pixels), shapes, indices, weights,
+                             targets, noise, vmap_method="sequential")
 
 
-def _host_curvature(operator, pixels, indices, weights, noise):
-    return operator.stencil.curvature(indices, weights, 1.0 / np.asarray(noise) ** 2, pixels)
+def _host_terms(operator, pixels, indices, weights, targets, noise):
+    return operator.stencil.terms(indices, weights, 1.0 / np.asarray(noise), targets, pixels)
 
 
-def _curvature_forward(operator, pixels, indices, weights, noise):
-    return (sparse_mesh_curvature(operator, pixels, indices, weights, noise),
-            (indices, weights, noise))
+def _terms_forward(operator, pixels, indices, weights, targets, noise):
+    return (sparse_mesh_terms(operator, pixels, indices, weights, targets, noise),
+            (indices, weights, targets, noise))
 
 
-def _curvature_vjp(operator, pixels, residuals, cotangent):
-    """The dense formulation's derivative (B^T W^(1/2) by FFTs, then (G + G^T) A): one
-    derivative for both formulations; a gradient costs on the CPU what it did before."""
-    indices, weights, noise = residuals
+def _terms_vjp(operator, pixels, residuals, cotangents):
+    """The dense formulation's derivative (A = B^T W^(1/2) by FFTs, then (G + G^T) A and the
+    projections' products): one derivative for both formulations."""
+    indices, weights, targets, noise = residuals
 
-    def dense(weights):
-        return gram(weighted_mapping_rows(Mapping(indices, weights), pixels, operator.blur,
-                                          1.0 / noise))
+    def dense(weights, targets):
+        rows = weighted_mapping_rows(Mapping(indices, weights), pixels, operator.blur, 1.0 / noise)
+        return gram(rows), rows @ targets.T
 
-    (weights_cotangent,) = jax.vjp(dense, weights)[1](cotangent)
-    return None, weights_cotangent, None
+    weights_cotangent, targets_cotangent = jax.vjp(dense, weights, targets)[1](cotangents)
+    return None, weights_cotangent, targets_cotangent, None
 
 
-sparse_mesh_curvature.defvjp(_curvature_forward, _curvature_vjp)
+sparse_mesh_terms.defvjp(_terms_forward, _terms_vjp)

@@ -14,8 +14,8 @@ from likelihood.curvature import (
     dense_mesh_system,
     mapping_rows,
     mesh_operator,
-    sparse_mesh_curvature,
     sparse_mesh_system,
+    sparse_mesh_terms,
     weighted_mapping_rows,
 )
 from likelihood.grids import masked_grids
@@ -90,35 +90,46 @@ def test_sparse_mesh_system_equals_the_dense_one(nnz):
         np.testing.assert_allclose(ours, expected, rtol=1e-11, atol=1e-12 * np.abs(expected).max())
 
 
-def test_sparse_mesh_curvature_has_the_dense_derivative_and_batches_lane_by_lane():
-    operator, mapping, _, grids = small_system(4, seed=7)
-    cotangent = np.random.default_rng(8).normal(size=(30, 30))
+def test_sparse_mesh_terms_have_the_dense_derivative_and_batch_lane_by_lane():
+    operator, mapping, light, grids = small_system(4, seed=7)
+    rng = np.random.default_rng(8)
+    cotangents = (rng.normal(size=(30, 30)), rng.normal(size=(30, 5)))
 
-    def loss(curvature):
-        return lambda weights: jnp.sum(cotangent * curvature(weights))
+    def loss(terms):
+        return lambda weights, targets: sum(
+            jnp.sum(c * t) for c, t in zip(cotangents, terms(weights, targets), strict=True))
 
-    sparse = loss(lambda w: sparse_mesh_curvature(operator, 30, mapping.indices, w, grids.noise))
-    dense = loss(lambda w: dense_mesh_system(Mapping(mapping.indices, w), 30,
-                                             jnp.zeros((0, len(grids.grid))), operator,
-                                             grids.data, grids.noise).curvature)
-    np.testing.assert_allclose(np.asarray(jax.jit(jax.grad(sparse))(mapping.weights)),
-                               np.asarray(jax.grad(dense)(mapping.weights)), rtol=1e-10,
-                               atol=1e-10)
+    def dense_terms(weights, targets):
+        rows = weighted_mapping_rows(Mapping(mapping.indices, weights), 30, operator.blur,
+                                     1.0 / grids.noise)
+        return rows @ rows.T, rows @ targets.T
+
+    sparse = loss(lambda w, t: sparse_mesh_terms(operator, 30, mapping.indices, w, t, grids.noise))
+    arguments = (mapping.weights, light)
+    np.testing.assert_allclose(jax.jit(sparse)(*arguments), loss(dense_terms)(*arguments),
+                               rtol=1e-11)
+    gradient = jax.jit(jax.grad(sparse, argnums=(0, 1)))(*arguments)
+    expected = jax.grad(loss(dense_terms), argnums=(0, 1))(*arguments)
+    for ours, theirs in zip(gradient, expected, strict=True):
+        np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-10, atol=1e-10)
     batch = jnp.stack([mapping.weights, 2.0 * mapping.weights])
-    batched = jax.jit(jax.vmap(lambda w: sparse_mesh_curvature(operator, 30, mapping.indices, w,
-                                                               grids.noise)))(batch)
-    np.testing.assert_allclose(np.asarray(batched[1]), 4.0 * np.asarray(batched[0]), rtol=1e-12)
+    curvature, projections = jax.jit(jax.vmap(
+        lambda w: sparse_mesh_terms(operator, 30, mapping.indices, w, light, grids.noise)))(batch)
+    np.testing.assert_allclose(np.asarray(curvature[1]), 4.0 * np.asarray(curvature[0]), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(projections[1]), 2.0 * np.asarray(projections[0]),
+                               rtol=1e-12)
 
 
 def test_the_curvature_kernel_answers_a_broken_mapping_with_nan_not_a_wild_write():
-    operator, mapping, _, grids = small_system(4, seed=9)
+    operator, mapping, light, grids = small_system(4, seed=9)
     indices, weights = np.asarray(mapping.indices), np.asarray(mapping.weights)
-    inverse_variance = 1.0 / grids.noise**2
+    arguments = (1.0 / grids.noise, np.asarray(light), 30)
     for bad_indices, bad_weights in [
         (np.where(indices == 3, -2147483648, indices), weights),  # int cast of a NaN position
         (np.where(indices == 3, 30, indices), weights),
         (indices, np.where(indices == 3, np.nan, weights)),
     ]:
-        curvature = operator.stencil.curvature(bad_indices, bad_weights, inverse_variance, 30)
-        assert np.isnan(curvature).all()
-    assert np.isfinite(operator.stencil.curvature(indices, weights, inverse_variance, 30)).all()
+        for term in operator.stencil.terms(bad_indices, bad_weights, *arguments):
+            assert np.isnan(term).all()
+    for term in operator.stencil.terms(indices, weights, *arguments):
+        assert np.isfinite(term).all()
