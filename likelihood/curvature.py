@@ -10,8 +10,8 @@ sub-size 1) and its blurred mapping matrix B = P M, P the PSF convolution restri
   does at speed; on this CPU 0.5 s at the fiducial (N = 15,361, K = 1,285) at the core's peak.
 - `sparse_mesh_system` (the CPU's): F_mesh = M^T P^T W P M, the mesh part of D and the
   mesh-light block of F from the sparsity of M and the PSF (`curvature_kernel`, a host kernel,
-  40x fewer operations); the model image as P (M s) plus the light. No K x N matrix is formed.
-  Its derivative is the dense formulation's (`_terms_vjp`).
+  40x fewer operations), and its derivative by the same kernel's reverse; the model image as
+  P (M s) plus the light. No K x N matrix is formed.
 
 Both give the same numbers (tests/likelihood/test_curvature.py); `mesh_and_light_system` picks by
 the backend.
@@ -122,16 +122,18 @@ def _terms_forward(operator, pixels, indices, weights, targets, noise):
 
 
 def _terms_vjp(operator, pixels, residuals, cotangents):
-    """The dense formulation's derivative (A = B^T W^(1/2) by FFTs, then (G + G^T) A and the
-    projections' products): one derivative for both formulations."""
     indices, weights, targets, noise = residuals
-
-    def dense(weights, targets):
-        rows = weighted_mapping_rows(Mapping(indices, weights), pixels, operator.blur, 1.0 / noise)
-        return gram(rows), rows @ targets.T
-
-    weights_cotangent, targets_cotangent = jax.vjp(dense, weights, targets)[1](cotangents)
+    shapes = (jax.ShapeDtypeStruct(weights.shape, weights.dtype),
+              jax.ShapeDtypeStruct(targets.shape, targets.dtype))
+    weights_cotangent, targets_cotangent = jax.pure_callback(
+        partial(_host_terms_vjp, operator, pixels), shapes, indices, weights, targets, noise,
+        *cotangents, vmap_method="sequential")
     return None, weights_cotangent, targets_cotangent, None
+
+
+def _host_terms_vjp(operator, pixels, indices, weights, targets, noise, *cotangents):
+    return operator.stencil.terms_vjp(indices, weights, 1.0 / np.asarray(noise), targets, pixels,
+                                      cotangents)
 
 
 sparse_mesh_terms.defvjp(_terms_forward, _terms_vjp)

@@ -129,7 +129,10 @@ def test_the_curvature_kernel_answers_a_broken_mapping_with_nan_not_a_wild_write
         (np.where(indices == 3, 30, indices), weights),
         (indices, np.where(indices == 3, np.nan, weights)),
     ]:
-        for term in operator.stencil.terms(bad_indices, bad_weights, *arguments):
+        terms = operator.stencil.terms(bad_indices, bad_weights, *arguments)
+        pulled = operator.stencil.terms_vjp(bad_indices, bad_weights, *arguments, terms)
+        for term in (*terms, *pulled):
             assert np.isnan(term).all()
-    for term in operator.stencil.terms(indices, weights, *arguments):
+    terms = operator.stencil.terms(indices, weights, *arguments)
+    for term in (*terms, *operator.stencil.terms_vjp(indices, weights, *arguments, terms)):
         assert np.isfinite(term).all()
