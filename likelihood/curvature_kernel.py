@@ -1,15 +1,16 @@
 """The CPU kernel of the mesh curvature F = M^T P^T W P M, exploiting that M and the PSF are sparse.
 
 Host code (Numba), called from `curvature.sparse_mesh_terms` through `jax.pure_callback`.
-The masked pixels are taken in square tiles. For each pixel k of a tile, the blurred mapping row
-B_k = sum_i psf(k - i) M_i is gathered (M has at most 4 non-zeros per row, the PSF is small) into
-a dense block whose columns are the mesh pixels the tile reaches; the block's Gram product
-(BLAS), weighted by 1/sigma^2, is then added to F. Neighbouring pixels reach nearly the same mesh
-pixels, so the block is narrow: at the fiducial (N = 15,361, a 21 x 21 PSF, S = 1,225) about 200
-columns for an 8 x 8 tile, against 115 for one pixel, and the products cost 6e8 flops where the
-dense Gram product B^T W B costs N S^2 = 2.3e10. Tiles of 8 x 8 measured fastest (4 to 12 tried).
-The same blocks project the data and the lens-light images (B^T W d, B^T W B_light), and carry
-the derivative back (`_mesh_terms_vjp`, the same cost again).
+The image is cut into TILE x TILE tiles. For a tile, every masked pixel i of its halo (the tile
+grown by half the PSF) spreads each of its k <= 4 mapping weights M_ia through the PSF onto the
+tile's pixels, into a dense block (mesh pixels reached x tile pixels) whose rows are
+W^(1/2) (P M)^T restricted to the tile; the loop runs along image rows, TILE pixels at a time,
+which the compiler vectorizes. The block's Gram product (BLAS) is then added to F. Neighbouring
+pixels reach nearly the same mesh pixels, so the block is narrow: at the fiducial (N = 15,361,
+a 21 x 21 PSF, S = 1,225) about 200 rows for an 8 x 8 tile, and the products cost about 1e9
+flops where the dense Gram product B^T W B costs N S^2 = 2.3e10. Tiles of 8 x 8 measured fastest
+(4 to 12 tried). The same blocks project the data and the lens-light images (B^T W d,
+B^T W B_light), and carry the derivative back (`_mesh_terms_vjp`, about the same cost again).
 """
 
 from __future__ import annotations
@@ -19,136 +20,162 @@ import numpy as np
 
 TILE = 8
 
-
-# indices, weights, inverse_noise, targets, rows, cols, lookup, psf, pixels, order, tile_start
-SIGNATURE = ("i8[:, ::1], f8[:, ::1], f8[::1], f8[:, ::1], i8[::1], i8[::1], i8[:, ::1], "
-             "f8[:, ::1], i8, i8[::1], i8[::1]")
+# indices, weights, inverse_noise, targets, slim, psf, tiles, pixels
+SIGNATURE = "i8[:, ::1], f8[:, ::1], f8[::1], f8[:, ::1], i8[:, ::1], f8[:, ::1], i8[:, ::1], i8"
 
 
 @numba.njit(nogil=True, cache=True)
-def _tile_block(t, indices, weights, inverse_noise, rows, cols, lookup, psf, order, tile_start,
-                block, local, reached):
-    """Fill block[j, local[a]] with (W^(1/2) P M)[k, a] for the tile's pixels k = order[...][j];
-    local / reached: the columns given to mesh pixels (every corner of every pixel the PSF
-    carries onto the tile, whatever its weight). Returns the number of columns."""
-    corners = indices.shape[1]
-    kh, kw = psf.shape
+def _tile_pixels(tile, slim, psf, inverse_noise, targets, scale, tile_targets):
+    """The tile's pixels' 1/sigma (0 off the mask) into `scale` (TILE^2,) and their target
+    values into `tile_targets` (TILE^2, R)."""
+    kh, kw = psf.shape[0], psf.shape[1] - 2 * TILE
+    for r in range(TILE):
+        for c in range(TILE):
+            k = slim[tile[0] * TILE + r + kh, tile[1] * TILE + c + kw]
+            j = r * TILE + c
+            scale[j] = inverse_noise[k] if k >= 0 else 0.0
+            for t in range(targets.shape[0]):
+                tile_targets[j, t] = targets[t, k] if k >= 0 else 0.0
+
+
+@numba.njit(nogil=True, cache=True)
+def _tile_block(tile, indices, weights, slim, psf, block, local, reached):
+    """Add (P M)^T on the tile's pixels into block[local[a], j] (j = r TILE + c in the tile) and
+    return the number of rows used: one per mesh pixel that a corner of a halo pixel names,
+    whatever its weight (the reverse pass needs them all). `psf` is zero-padded by TILE columns
+    on each side, so that a run of TILE pixels reads zeros beyond the kernel."""
+    kh, kw = psf.shape[0], psf.shape[1] - 2 * TILE
+    hh, hw = kh // 2, kw // 2
+    row0, col0 = tile[0] * TILE, tile[1] * TILE
     width = 0
-    for j in range(tile_start[t + 1] - tile_start[t]):
-        k = order[tile_start[t] + j]
-        for dy in range(kh):
-            for dx in range(kw):
-                i = lookup[rows[k] + kh - 1 - dy, cols[k] + kw - 1 - dx]
-                if i < 0:
-                    continue
-                p = psf[dy, dx] * inverse_noise[k]
-                for c in range(corners):
-                    a = indices[i, c]
-                    column = local[a]
-                    if column < 0:
-                        column = local[a] = width
-                        reached[width] = a
-                        width += 1
-                    block[j, column] += p * weights[i, c]
+    for ri in range(row0 - hh, row0 + TILE + hh):
+        for ci in range(col0 - hw, col0 + TILE + hw):
+            i = slim[ri + kh, ci + kw]
+            if i < 0:
+                continue
+            start = col0 - ci + hw + TILE
+            for corner in range(indices.shape[1]):
+                a = indices[i, corner]
+                row = local[a]
+                if row < 0:
+                    row = local[a] = width
+                    reached[width] = a
+                    width += 1
+                w = weights[i, corner]
+                for r in range(max(0, ri - hh - row0), min(TILE, ri + hh + 1 - row0)):
+                    kernel = psf[row0 + r - ri + hh]
+                    for c in range(TILE):
+                        block[row, r * TILE + c] += w * kernel[start + c]
     return width
+
+
+@numba.njit(nogil=True, cache=True)
+def _pull_back(tile, indices, slim, psf, pulled, local, weights_cotangent):
+    """The transpose of `_tile_block`: weights_cotangent[i, corner] += the PSF-weighted sum of
+    pulled[local[a], j] over the tile's pixels j that halo pixel i reaches."""
+    kh, kw = psf.shape[0], psf.shape[1] - 2 * TILE
+    hh, hw = kh // 2, kw // 2
+    row0, col0 = tile[0] * TILE, tile[1] * TILE
+    for ri in range(row0 - hh, row0 + TILE + hh):
+        for ci in range(col0 - hw, col0 + TILE + hw):
+            i = slim[ri + kh, ci + kw]
+            if i < 0:
+                continue
+            start = col0 - ci + hw + TILE
+            for corner in range(indices.shape[1]):
+                row = pulled[local[indices[i, corner]]]
+                total = 0.0
+                for r in range(max(0, ri - hh - row0), min(TILE, ri + hh + 1 - row0)):
+                    kernel = psf[row0 + r - ri + hh]
+                    for c in range(TILE):
+                        total += row[r * TILE + c] * kernel[start + c]
+                weights_cotangent[i, corner] += total
 
 
 # Compiled when the module is imported (from Numba's cache after the first time), so that a served
 # model is warm when the service reports ready.
 @numba.njit(f"Tuple((f8[:, ::1], f8[:, ::1]))({SIGNATURE})", nogil=True, cache=True)
-def _mesh_terms(indices, weights, inverse_noise, targets, rows, cols, lookup, psf, pixels, order,
-                tile_start):
+def _mesh_terms(indices, weights, inverse_noise, targets, slim, psf, tiles, pixels):
     curvature = np.zeros((pixels, pixels))
     projections = np.zeros((pixels, targets.shape[0]))
     local = np.full(pixels, -1, np.int64)
     reached = np.zeros(pixels, np.int64)
-    largest = np.max(np.diff(tile_start))
-    block = np.zeros((largest, pixels))
-    tile_targets = np.zeros((largest, targets.shape[0]))
-    for t in range(len(tile_start) - 1):
-        size = tile_start[t + 1] - tile_start[t]
-        width = _tile_block(t, indices, weights, inverse_noise, rows, cols, lookup, psf, order,
-                            tile_start, block, local, reached)
-        for j in range(size):
-            tile_targets[j] = targets[:, order[tile_start[t] + j]]
-        tile = np.ascontiguousarray(block[:size, :width])
-        gram = tile.T @ tile
-        projected = tile.T @ tile_targets[:size]
+    block = np.zeros((pixels, TILE * TILE))
+    scale = np.zeros(TILE * TILE)
+    tile_targets = np.zeros((TILE * TILE, targets.shape[0]))
+    for tile in tiles:
+        _tile_pixels(tile, slim, psf, inverse_noise, targets, scale, tile_targets)
+        width = _tile_block(tile, indices, weights, slim, psf, block, local, reached)
+        rows = block[:width]
+        rows *= scale
+        gram = rows @ rows.T
+        projected = rows @ tile_targets
         for p in range(width):
-            row = reached[p]
+            a = reached[p]
             for q in range(width):
-                curvature[row, reached[q]] += gram[p, q]
-            projections[row] += projected[p]
-            local[row] = -1
-        block[:size, :width] = 0.0
+                curvature[a, reached[q]] += gram[p, q]
+            projections[a] += projected[p]
+            local[a] = -1
+        rows[:] = 0.0
     return curvature, projections
 
 
 @numba.njit(f"Tuple((f8[:, ::1], f8[:, ::1]))({SIGNATURE}, f8[:, ::1], f8[:, ::1])", nogil=True,
             cache=True)
-def _mesh_terms_vjp(indices, weights, inverse_noise, targets, rows, cols, lookup, psf, pixels,
-                    order, tile_start, curvature_cotangent, projections_cotangent):
-    """The cotangents of (weights, targets) given those of `_mesh_terms`' outputs (G, H): per
-    tile, Y = W^(1/2) (block (G + G^T) + targets H^T) is dL/d(P M) on its pixels, carried back
-    through the PSF onto the corners it came from; the targets' is block H."""
-    kh, kw = psf.shape
+def _mesh_terms_vjp(indices, weights, inverse_noise, targets, slim, psf, tiles, pixels,
+                    curvature_cotangent, projections_cotangent):
+    """The cotangents of (weights, targets) given those (G, H) of `_mesh_terms`' outputs: per tile,
+    Y = ((G + G^T) rows + H targets^T) W^(1/2) is dL/d(P M)^T on its pixels, carried back
+    through the PSF onto the weights it came from; the targets' is H^T rows."""
     symmetric = curvature_cotangent + curvature_cotangent.T
     weights_cotangent = np.zeros(weights.shape)
     targets_cotangent = np.zeros(targets.shape)
     local = np.full(pixels, -1, np.int64)
     reached = np.zeros(pixels, np.int64)
-    largest = np.max(np.diff(tile_start))
-    block = np.zeros((largest, pixels))
-    tile_targets = np.zeros((largest, targets.shape[0]))
-    for t in range(len(tile_start) - 1):
-        size = tile_start[t + 1] - tile_start[t]
-        width = _tile_block(t, indices, weights, inverse_noise, rows, cols, lookup, psf, order,
-                            tile_start, block, local, reached)
-        for j in range(size):
-            tile_targets[j] = targets[:, order[tile_start[t] + j]]
+    block = np.zeros((pixels, TILE * TILE))
+    scale = np.zeros(TILE * TILE)
+    tile_targets = np.zeros((TILE * TILE, targets.shape[0]))
+    kh, kw = psf.shape[0], psf.shape[1] - 2 * TILE
+    for tile in tiles:
+        _tile_pixels(tile, slim, psf, inverse_noise, targets, scale, tile_targets)
+        width = _tile_block(tile, indices, weights, slim, psf, block, local, reached)
         reach = reached[:width]
+        rows = block[:width]
+        rows *= scale
         symmetric_tile = np.empty((width, width))
         for p in range(width):
             symmetric_tile[p] = symmetric[reach[p]][reach]
-        tile = np.ascontiguousarray(block[:size, :width])
         projections_tile = np.ascontiguousarray(projections_cotangent[reach])
-        pulled = tile @ symmetric_tile + tile_targets[:size] @ projections_tile.T
-        projected = tile @ projections_tile
-        for j in range(size):
-            k = order[tile_start[t] + j]
-            targets_cotangent[:, k] = projected[j]
-            for dy in range(kh):
-                for dx in range(kw):
-                    i = lookup[rows[k] + kh - 1 - dy, cols[k] + kw - 1 - dx]
-                    if i < 0:
-                        continue
-                    p = psf[dy, dx] * inverse_noise[k]
-                    for c in range(indices.shape[1]):
-                        weights_cotangent[i, c] += p * pulled[j, local[indices[i, c]]]
+        pulled = symmetric_tile @ rows + projections_tile @ tile_targets.T
+        pulled *= scale
+        _pull_back(tile, indices, slim, psf, pulled, local, weights_cotangent)
+        projected = projections_tile.T @ rows
+        for r in range(TILE):
+            for c in range(TILE):
+                k = slim[tile[0] * TILE + r + kh, tile[1] * TILE + c + kw]
+                if k >= 0:
+                    targets_cotangent[:, k] += projected[:, r * TILE + c]
         for p in range(width):
             local[reach[p]] = -1
-        block[:size, :width] = 0.0
+        rows[:] = 0.0
     return weights_cotangent, targets_cotangent
 
 
 class PixelStencil:
-    """The mask's geometry as the kernel reads it: the masked pixels' (row, column) in slim order;
-    `lookup`, a table of slim indices (-1 off the mask) padded so that lookup[r + kh - 1 - dy,
-    c + kw - 1 - dx] is the pixel that PSF entry (dy, dx) carries onto pixel (r, c); and the
-    pixels grouped by TILE x TILE tile (`order`, with tile t at order[tile_start[t]:
-    tile_start[t + 1]])."""
+    """The mask's geometry as the kernels read it: `slim`, the slim index of each image pixel
+    (-1 off the mask) in a frame padded by the PSF's size (plus a tile) on every side; the PSF
+    zero-padded by TILE columns on each side; and the (row, column) of every tile holding a
+    masked pixel."""
 
     def __init__(self, mask: np.ndarray, psf: np.ndarray):
-        self.psf = np.array(psf, dtype=np.float64, order="C")
-        kh, kw = self.psf.shape
+        kh, kw = psf.shape
+        self.psf = np.pad(np.asarray(psf, dtype=np.float64), ((0, 0), (TILE, TILE)))
         rows, cols = np.nonzero(mask)
-        self.rows, self.cols = rows.astype(np.int64), cols.astype(np.int64)
-        self.lookup = np.full((mask.shape[0] + 2 * kh, mask.shape[1] + 2 * kw), -1, np.int64)
-        self.lookup[rows + kh - 1 - kh // 2, cols + kw - 1 - kw // 2] = np.arange(len(rows))
-        tile = (rows // TILE) * (mask.shape[1] // TILE + 1) + cols // TILE
-        self.order = np.argsort(tile, kind="stable").astype(np.int64)
-        counts = np.unique(tile, return_counts=True)[1]
-        self.tile_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.slim = np.full((mask.shape[0] + 2 * kh + TILE, mask.shape[1] + 2 * kw + TILE), -1,
+                            np.int64)
+        self.slim[rows + kh, cols + kw] = np.arange(len(rows))
+        self.tiles = np.unique(np.stack([rows // TILE, cols // TILE], axis=1), axis=0).astype(
+            np.int64)
 
     def _arguments(self, indices, weights, inverse_noise, targets, pixels: int):
         """The kernels' arguments, or None if the mapping is not finite or indexes outside the
@@ -160,8 +187,8 @@ class PixelStencil:
                              or not np.isfinite(weights).all()):
             return None
         return (indices, weights, np.array(inverse_noise, np.float64, order="C"),
-                np.array(targets, dtype=np.float64, order="C"), self.rows, self.cols, self.lookup,
-                self.psf, pixels, self.order, self.tile_start)
+                np.array(targets, dtype=np.float64, order="C"), self.slim, self.psf, self.tiles,
+                pixels)
 
     def terms(self, indices, weights, inverse_noise, targets, pixels: int):
         """(F, T) for the mapping (indices, weights) (N, k) onto `pixels` = S mesh pixels:
