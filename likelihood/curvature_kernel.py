@@ -110,13 +110,18 @@ def _mesh_terms(indices, weights, inverse_noise, targets, slim, psf, tiles, pixe
         rows *= scale
         gram = rows @ rows.T
         projected = rows @ tile_targets
+        # The upper triangle only, in mesh-pixel order (F is larger than the caches).
+        ordered = np.argsort(reached[:width])
         for p in range(width):
-            a = reached[p]
-            for q in range(width):
-                curvature[a, reached[q]] += gram[p, q]
-            projections[a] += projected[p]
+            a = reached[ordered[p]]
+            for q in range(p, width):
+                curvature[a, reached[ordered[q]]] += gram[ordered[p], ordered[q]]
+            projections[a] += projected[ordered[p]]
             local[a] = -1
         rows[:] = 0.0
+    for a in range(pixels):
+        for b in range(a):
+            curvature[a, b] = curvature[b, a]
     return curvature, projections
 
 
