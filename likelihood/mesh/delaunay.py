@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numba
 import numpy as np
 from scipy.spatial import Delaunay, QhullError, cKDTree
 
@@ -111,12 +112,6 @@ def split_points(vertices, half_widths):
     return (vertices[:, None, :] + half_widths[:, None, None] * _CROSS).reshape(-1, 2)
 
 
-def _signed_barycentric(corners: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """(Q, 3) signed barycentric coordinates of points (Q, 2) in triangles with corners (Q, 3, 2)."""
-    doubled = np.stack(_doubled_sub_areas(*(corners[:, k] - points for k in range(3))), axis=1)
-    return doubled / doubled.sum(axis=1, keepdims=True)
-
-
 def _locate(tri: Delaunay, points: np.ndarray) -> np.ndarray:
     """(Q, 3) vertex indices of the triangle containing each point (Q, 2); [nearest, -1, -1] outside.
 
@@ -124,28 +119,47 @@ def _locate(tri: Delaunay, points: np.ndarray) -> np.ndarray:
     the most negative barycentric coordinate until none is below -INSIDE_TOLERANCE (found) or the
     edge is on the hull (outside: the nearest vertex, as the reference maps it).
     """
-    simplices, neighbors = tri.simplices, tri.neighbors
-    incident = np.empty(len(tri.points), dtype=np.intp)
+    simplices = np.ascontiguousarray(tri.simplices, dtype=np.int64)
+    incident = np.empty(len(tri.points), dtype=np.int64)
     for k in range(3):
         incident[simplices[:, k]] = np.arange(len(simplices))
     nearest = cKDTree(tri.points).query(points)[1]
-    current = incident[nearest]
-    found = np.zeros(len(points), dtype=bool)
-    active = np.arange(len(points))
-    for _ in range(len(simplices)):
-        if active.size == 0:
-            break
-        coords = _signed_barycentric(tri.points[simplices[current[active]]], points[active])
-        inside = coords.min(axis=1) >= -INSIDE_TOLERANCE
-        step = neighbors[current[active], coords.argmin(axis=1)]
-        found[active[inside]] = True
-        moving = ~inside & (step >= 0)
-        current[active[moving]] = step[moving]
-        active = active[moving]
+    found = _walk(np.ascontiguousarray(points, dtype=np.float64),
+                  np.ascontiguousarray(tri.points, dtype=np.float64), simplices,
+                  np.ascontiguousarray(tri.neighbors, dtype=np.int64), incident[nearest])
     corners = np.full((len(points), 3), -1, dtype=np.int32)
-    corners[found] = simplices[current[found]]
-    corners[~found, 0] = nearest[~found]
+    corners[found >= 0] = simplices[found[found >= 0]]
+    corners[found < 0, 0] = nearest[found < 0]
     return corners
+
+
+@numba.njit(nogil=True, cache=True)
+def _walk(points, vertices, simplices, neighbors, start):
+    """The triangle (index) each point's walk from `start` ends in, or -1 where it leaves the hull;
+    signed barycentric coordinates are the doubled sub-areas (`_doubled_sub_areas`) over their sum;
+    a NaN one is never inside, and the first NaN or smallest picks the edge, as NumPy's min and
+    argmin would."""
+    triangles = np.full(len(points), -1, np.int64)
+    coords = np.empty(3)
+    for p in range(len(points)):
+        t = start[p]
+        y, x = points[p, 0], points[p, 1]
+        for _ in range(len(simplices)):
+            ay, ax = vertices[simplices[t, 0], 0] - y, vertices[simplices[t, 0], 1] - x
+            by, bx = vertices[simplices[t, 1], 0] - y, vertices[simplices[t, 1], 1] - x
+            cy, cx = vertices[simplices[t, 2], 0] - y, vertices[simplices[t, 2], 1] - x
+            coords[0] = by * cx - bx * cy
+            coords[1] = cy * ax - cx * ay
+            coords[2] = ay * bx - ax * by
+            coords /= coords[0] + coords[1] + coords[2]
+            edge = np.argmin(coords)
+            if coords[edge] >= -INSIDE_TOLERANCE:
+                triangles[p] = t
+                break
+            t = neighbors[t, edge]
+            if t < 0:
+                break
+    return triangles
 
 
 def _triangulate_lane(vertices: np.ndarray, points: np.ndarray):
