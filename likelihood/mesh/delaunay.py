@@ -112,8 +112,9 @@ def split_points(vertices, half_widths):
     return (vertices[:, None, :] + half_widths[:, None, None] * _CROSS).reshape(-1, 2)
 
 
-def _locate(tri: Delaunay, points: np.ndarray) -> np.ndarray:
-    """(Q, 3) vertex indices of the triangle containing each point (Q, 2); [nearest, -1, -1] outside.
+def _locate(tri: Delaunay, *point_sets: np.ndarray) -> list[np.ndarray]:
+    """For each point set (Q, 2), the (Q, 3) vertex indices of the triangle containing each point;
+    [nearest, -1, -1] outside.
 
     A visibility walk from a triangle of each point's nearest vertex: step across the edge opposite
     the most negative barycentric coordinate until none is below -INSIDE_TOLERANCE (found) or the
@@ -123,14 +124,18 @@ def _locate(tri: Delaunay, points: np.ndarray) -> np.ndarray:
     incident = np.empty(len(tri.points), dtype=np.int64)
     for k in range(3):
         incident[simplices[:, k]] = np.arange(len(simplices))
-    nearest = cKDTree(tri.points).query(points)[1]
-    found = _walk(np.ascontiguousarray(points, dtype=np.float64),
-                  np.ascontiguousarray(tri.points, dtype=np.float64), simplices,
-                  np.ascontiguousarray(tri.neighbors, dtype=np.int64), incident[nearest])
-    corners = np.full((len(points), 3), -1, dtype=np.int32)
-    corners[found >= 0] = simplices[found[found >= 0]]
-    corners[found < 0, 0] = nearest[found < 0]
-    return corners
+    tree = cKDTree(tri.points)
+    located = []
+    for points in point_sets:
+        nearest = tree.query(points)[1]
+        found = _walk(np.ascontiguousarray(points, dtype=np.float64),
+                      np.ascontiguousarray(tri.points, dtype=np.float64), simplices,
+                      np.ascontiguousarray(tri.neighbors, dtype=np.int64), incident[nearest])
+        corners = np.full((len(points), 3), -1, dtype=np.int32)
+        corners[found >= 0] = simplices[found[found >= 0]]
+        corners[found < 0, 0] = nearest[found < 0]
+        located.append(corners)
+    return located
 
 
 @numba.njit(nogil=True, cache=True)
@@ -183,7 +188,7 @@ def _triangulate_lane(vertices: np.ndarray, points: np.ndarray):
     area = 0.5 * np.abs(edges[:, 0, 0] * edges[:, 1, 1] - edges[:, 0, 1] * edges[:, 1, 0])
     dual = np.bincount(tri.simplices.ravel(), np.repeat(area / 3.0, 3), minlength=n)
     split = split_points(vertices, SPLIT_AREA_FACTOR * np.sqrt(dual))
-    return np.int32(OK), simplices, _locate(tri, points), _locate(tri, split)
+    return np.int32(OK), simplices, *_locate(tri, points, split)
 
 
 def _triangulate_host(vertices: np.ndarray, points: np.ndarray):
