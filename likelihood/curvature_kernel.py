@@ -39,57 +39,83 @@ def _tile_pixels(tile, slim, psf, inverse_noise, targets, scale, tile_targets):
 
 
 @numba.njit(nogil=True, cache=True)
-def _tile_block(tile, indices, weights, slim, psf, block, local, reached):
-    """Add (P M)^T on the tile's pixels into block[local[a], j] (j = r TILE + c in the tile) and
-    return the number of rows used: one per mesh pixel that a corner of a halo pixel names,
-    whatever its weight (the reverse pass needs them all). `psf` is zero-padded by TILE columns
-    on each side, so that a run of TILE pixels reads zeros beyond the kernel."""
+def _halo(tile, slim, psf, halo):
+    """Fill halo[h] with (i, start, low, high, shift) for each masked pixel i of the tile's halo:
+    its PSF reaches the tile's rows low <= r < high, row r through psf[r + shift], and a run of
+    TILE pixels along row r through psf[r + shift][start:start + TILE]. `psf` is zero-padded by
+    TILE columns on each side, so that a run reads zeros beyond the kernel. Returns the count."""
     kh, kw = psf.shape[0], psf.shape[1] - 2 * TILE
     hh, hw = kh // 2, kw // 2
     row0, col0 = tile[0] * TILE, tile[1] * TILE
-    width = 0
+    count = 0
     for ri in range(row0 - hh, row0 + TILE + hh):
         for ci in range(col0 - hw, col0 + TILE + hw):
             i = slim[ri + kh, ci + kw]
-            if i < 0:
-                continue
-            start = col0 - ci + hw + TILE
-            for corner in range(indices.shape[1]):
-                a = indices[i, corner]
-                row = local[a]
-                if row < 0:
-                    row = local[a] = width
-                    reached[width] = a
-                    width += 1
-                w = weights[i, corner]
-                for r in range(max(0, ri - hh - row0), min(TILE, ri + hh + 1 - row0)):
-                    kernel = psf[row0 + r - ri + hh]
-                    for c in range(TILE):
-                        block[row, r * TILE + c] += w * kernel[start + c]
+            if i >= 0:
+                halo[count] = (i, col0 - ci + hw + TILE, max(0, ri - hh - row0),
+                               min(TILE, ri + hh + 1 - row0), row0 - ri + hh)
+                count += 1
+    return count
+
+
+@numba.njit(nogil=True, cache=True)
+def _tile_block(halo, count, indices, weights, psf, block, local, reached):
+    """Add (P M)^T on the tile's pixels into block[local[a], j] (j = r TILE + c in the tile) and
+    return the number of rows used: one per mesh pixel that a corner of a halo pixel (`_halo`)
+    names, whatever its weight (the reverse pass needs them all)."""
+    width = 0
+    for h in range(count):
+        i, start, low, high, shift = halo[h]
+        for corner in range(indices.shape[1]):
+            a = indices[i, corner]
+            row = local[a]
+            if row < 0:
+                row = local[a] = width
+                reached[width] = a
+                width += 1
+            w = weights[i, corner]
+            for r in range(low, high):
+                kernel = psf[r + shift]
+                for c in range(TILE):
+                    block[row, r * TILE + c] += w * kernel[start + c]
     return width
 
 
 @numba.njit(nogil=True, cache=True)
-def _pull_back(tile, indices, slim, psf, pulled, local, weights_cotangent):
+def _pull_back(halo, count, indices, psf, pulled, local, weights_cotangent):
     """The transpose of `_tile_block`: weights_cotangent[i, corner] += the PSF-weighted sum of
     pulled[local[a], j] over the tile's pixels j that halo pixel i reaches."""
-    kh, kw = psf.shape[0], psf.shape[1] - 2 * TILE
-    hh, hw = kh // 2, kw // 2
-    row0, col0 = tile[0] * TILE, tile[1] * TILE
-    for ri in range(row0 - hh, row0 + TILE + hh):
-        for ci in range(col0 - hw, col0 + TILE + hw):
-            i = slim[ri + kh, ci + kw]
-            if i < 0:
-                continue
-            start = col0 - ci + hw + TILE
-            for corner in range(indices.shape[1]):
-                row = pulled[local[indices[i, corner]]]
-                total = 0.0
-                for r in range(max(0, ri - hh - row0), min(TILE, ri + hh + 1 - row0)):
-                    kernel = psf[row0 + r - ri + hh]
-                    for c in range(TILE):
-                        total += row[r * TILE + c] * kernel[start + c]
-                weights_cotangent[i, corner] += total
+    for h in range(count):
+        i, start, low, high, shift = halo[h]
+        for corner in range(indices.shape[1]):
+            row = pulled[local[indices[i, corner]]]
+            total = 0.0
+            for r in range(low, high):
+                kernel = psf[r + shift]
+                for c in range(TILE):
+                    total += row[r * TILE + c] * kernel[start + c]
+            weights_cotangent[i, corner] += total
+
+
+@numba.njit(nogil=True, cache=True)
+def _scratch(pixels, targets, psf):
+    """Per-call work arrays: (local, reached, block, scale, tile_targets, halo)."""
+    return (np.full(pixels, -1, np.int64), np.zeros(pixels, np.int64),
+            np.zeros((pixels, TILE * TILE)), np.zeros(TILE * TILE),
+            np.zeros((TILE * TILE, targets.shape[0])),
+            np.empty(((TILE + psf.shape[0]) * (TILE + psf.shape[1]), 5), np.int64))
+
+
+@numba.njit(nogil=True, cache=True)
+def _tile_rows(tile, indices, weights, inverse_noise, targets, slim, psf, scratch):
+    """The tile's block rows W^(1/2) (P M)^T (a view into the scratch block; zero it after use),
+    and the halo count, with the tile's scale and targets filled in the scratch."""
+    local, reached, block, scale, tile_targets, halo = scratch
+    _tile_pixels(tile, slim, psf, inverse_noise, targets, scale, tile_targets)
+    count = _halo(tile, slim, psf, halo)
+    rows = block[:_tile_block(halo, count, indices, weights, psf, block, local, reached)]
+    rows *= scale
+    return rows, count
 
 
 # Compiled when the module is imported (from Numba's cache after the first time), so that a served
@@ -98,16 +124,11 @@ def _pull_back(tile, indices, slim, psf, pulled, local, weights_cotangent):
 def _mesh_terms(indices, weights, inverse_noise, targets, slim, psf, tiles, pixels):
     curvature = np.zeros((pixels, pixels))
     projections = np.zeros((pixels, targets.shape[0]))
-    local = np.full(pixels, -1, np.int64)
-    reached = np.zeros(pixels, np.int64)
-    block = np.zeros((pixels, TILE * TILE))
-    scale = np.zeros(TILE * TILE)
-    tile_targets = np.zeros((TILE * TILE, targets.shape[0]))
+    scratch = _scratch(pixels, targets, psf)
+    local, reached, tile_targets = scratch[0], scratch[1], scratch[4]
     for tile in tiles:
-        _tile_pixels(tile, slim, psf, inverse_noise, targets, scale, tile_targets)
-        width = _tile_block(tile, indices, weights, slim, psf, block, local, reached)
-        rows = block[:width]
-        rows *= scale
+        rows, _ = _tile_rows(tile, indices, weights, inverse_noise, targets, slim, psf, scratch)
+        width = len(rows)
         gram = rows @ rows.T
         projected = rows @ tile_targets
         # The upper triangle only, in mesh-pixel order (F is larger than the caches).
@@ -135,25 +156,21 @@ def _mesh_terms_vjp(indices, weights, inverse_noise, targets, slim, psf, tiles, 
     symmetric = curvature_cotangent + curvature_cotangent.T
     weights_cotangent = np.zeros(weights.shape)
     targets_cotangent = np.zeros(targets.shape)
-    local = np.full(pixels, -1, np.int64)
-    reached = np.zeros(pixels, np.int64)
-    block = np.zeros((pixels, TILE * TILE))
-    scale = np.zeros(TILE * TILE)
-    tile_targets = np.zeros((TILE * TILE, targets.shape[0]))
+    scratch = _scratch(pixels, targets, psf)
+    local, reached, scale, tile_targets, halo = scratch[0], scratch[1], scratch[3], scratch[4], \
+        scratch[5]
     kh, kw = psf.shape[0], psf.shape[1] - 2 * TILE
     for tile in tiles:
-        _tile_pixels(tile, slim, psf, inverse_noise, targets, scale, tile_targets)
-        width = _tile_block(tile, indices, weights, slim, psf, block, local, reached)
+        rows, count = _tile_rows(tile, indices, weights, inverse_noise, targets, slim, psf, scratch)
+        width = len(rows)
         reach = reached[:width]
-        rows = block[:width]
-        rows *= scale
         symmetric_tile = np.empty((width, width))
         for p in range(width):
             symmetric_tile[p] = symmetric[reach[p]][reach]
         projections_tile = np.ascontiguousarray(projections_cotangent[reach])
         pulled = symmetric_tile @ rows + projections_tile @ tile_targets.T
         pulled *= scale
-        _pull_back(tile, indices, slim, psf, pulled, local, weights_cotangent)
+        _pull_back(halo, count, indices, psf, pulled, local, weights_cotangent)
         projected = projections_tile.T @ rows
         for r in range(TILE):
             for c in range(TILE):
