@@ -33,11 +33,13 @@ RUN if [ "$TARGET" = "gpu" ]; then pip install -e ".[gpu]"; else pip install -e 
 
 USER lensserve
 
-# Inside a container the service must listen beyond loopback; the compile cache lives on a volume
-# so a restarted container is ready in seconds.
+# Inside a container the service must listen beyond loopback; the compile caches (JAX's, and
+# Numba's for the CPU curvature kernel, whose source tree is not writable here) live on a volume so
+# a restarted container is ready in seconds.
 ENV LENSSERVE_HOST=0.0.0.0 \
     LENSSERVE_PORT=8000 \
-    LENSSERVE_COMPILATION_CACHE_DIR=/cache/jax
+    LENSSERVE_COMPILATION_CACHE_DIR=/cache/jax \
+    NUMBA_CACHE_DIR=/cache/numba
 VOLUME ["/cache"]
 EXPOSE 8000
 
