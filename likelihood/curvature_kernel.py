@@ -25,14 +25,15 @@ SIGNATURE = "i8[:, ::1], f8[:, ::1], f8[::1], f8[:, ::1], i8[:, ::1], f8[:, ::1]
 
 
 @numba.njit(nogil=True, cache=True)
-def _tile_pixels(tile, slim, psf, inverse_noise, targets, scale, tile_targets):
-    """The tile's pixels' 1/sigma (0 off the mask) into `scale` (TILE^2,) and their target
-    values into `tile_targets` (TILE^2, R)."""
+def _tile_pixels(tile, slim, psf, inverse_noise, targets, members, scale, tile_targets):
+    """The tile's pixels' slim indices (-1 off the mask) into `members` (TILE^2,), their 1/sigma
+    (0 off the mask) into `scale` and their target values into `tile_targets` (TILE^2, R)."""
     kh, kw = psf.shape[0], psf.shape[1] - 2 * TILE
     for r in range(TILE):
         for c in range(TILE):
             k = slim[tile[0] * TILE + r + kh, tile[1] * TILE + c + kw]
             j = r * TILE + c
+            members[j] = k
             scale[j] = inverse_noise[k] if k >= 0 else 0.0
             for t in range(targets.shape[0]):
                 tile_targets[j, t] = targets[t, k] if k >= 0 else 0.0
@@ -99,9 +100,9 @@ def _pull_back(halo, count, indices, psf, pulled, local, weights_cotangent):
 
 @numba.njit(nogil=True, cache=True)
 def _scratch(pixels, targets, psf):
-    """Per-call work arrays: (local, reached, block, scale, tile_targets, halo)."""
+    """Per-call work arrays: (local, reached, block, members, scale, tile_targets, halo)."""
     return (np.full(pixels, -1, np.int64), np.zeros(pixels, np.int64),
-            np.zeros((pixels, TILE * TILE)), np.zeros(TILE * TILE),
+            np.zeros((pixels, TILE * TILE)), np.zeros(TILE * TILE, np.int64), np.zeros(TILE * TILE),
             np.zeros((TILE * TILE, targets.shape[0])),
             np.empty(((TILE + psf.shape[0]) * (TILE + psf.shape[1]), 5), np.int64))
 
@@ -109,9 +110,9 @@ def _scratch(pixels, targets, psf):
 @numba.njit(nogil=True, cache=True)
 def _tile_rows(tile, indices, weights, inverse_noise, targets, slim, psf, scratch):
     """The tile's block rows W^(1/2) (P M)^T (a view into the scratch block; zero it after use),
-    and the halo count, with the tile's scale and targets filled in the scratch."""
-    local, reached, block, scale, tile_targets, halo = scratch
-    _tile_pixels(tile, slim, psf, inverse_noise, targets, scale, tile_targets)
+    and the halo count, with the tile's members, scale and targets filled in the scratch."""
+    local, reached, block, members, scale, tile_targets, halo = scratch
+    _tile_pixels(tile, slim, psf, inverse_noise, targets, members, scale, tile_targets)
     count = _halo(tile, slim, psf, halo)
     rows = block[:_tile_block(halo, count, indices, weights, psf, block, local, reached)]
     rows *= scale
@@ -125,7 +126,7 @@ def _mesh_terms(indices, weights, inverse_noise, targets, slim, psf, tiles, pixe
     curvature = np.zeros((pixels, pixels))
     projections = np.zeros((pixels, targets.shape[0]))
     scratch = _scratch(pixels, targets, psf)
-    local, reached, tile_targets = scratch[0], scratch[1], scratch[4]
+    local, reached, tile_targets = scratch[0], scratch[1], scratch[5]
     for tile in tiles:
         rows, _ = _tile_rows(tile, indices, weights, inverse_noise, targets, slim, psf, scratch)
         width = len(rows)
@@ -157,9 +158,7 @@ def _mesh_terms_vjp(indices, weights, inverse_noise, targets, slim, psf, tiles, 
     weights_cotangent = np.zeros(weights.shape)
     targets_cotangent = np.zeros(targets.shape)
     scratch = _scratch(pixels, targets, psf)
-    local, reached, scale, tile_targets, halo = scratch[0], scratch[1], scratch[3], scratch[4], \
-        scratch[5]
-    kh, kw = psf.shape[0], psf.shape[1] - 2 * TILE
+    local, reached, _, members, scale, tile_targets, halo = scratch
     for tile in tiles:
         rows, count = _tile_rows(tile, indices, weights, inverse_noise, targets, slim, psf, scratch)
         width = len(rows)
@@ -172,11 +171,9 @@ def _mesh_terms_vjp(indices, weights, inverse_noise, targets, slim, psf, tiles, 
         pulled *= scale
         _pull_back(halo, count, indices, psf, pulled, local, weights_cotangent)
         projected = projections_tile.T @ rows
-        for r in range(TILE):
-            for c in range(TILE):
-                k = slim[tile[0] * TILE + r + kh, tile[1] * TILE + c + kw]
-                if k >= 0:
-                    targets_cotangent[:, k] += projected[:, r * TILE + c]
+        for j in range(TILE * TILE):
+            if members[j] >= 0:
+                targets_cotangent[:, members[j]] += projected[:, j]
         for p in range(width):
             local[reach[p]] = -1
         rows[:] = 0.0
