@@ -83,6 +83,15 @@ def noise_normalization(noise):
     return jnp.sum(jnp.log(2.0 * jnp.pi * noise**2))
 
 
+def held_last(keep: np.ndarray, n_regularized: int) -> np.ndarray | None:
+    """A static order of the K columns that puts the regularized block's held columns (keep False)
+    after its kept ones, each in their own order, and leaves the rest; None if nothing moves."""
+    block = np.arange(n_regularized)
+    held = ~keep[:n_regularized]
+    order = np.concatenate([block[~held], block[held], np.arange(n_regularized, len(keep))])
+    return None if np.array_equal(order, np.arange(len(keep))) else order
+
+
 def solve_and_evidence(
     system: LinearSystem,
     regularization,
@@ -108,6 +117,13 @@ def solve_and_evidence(
     matrix = curvature + jnp.diag(floor)
     if n_regularized:
         matrix = matrix.at[:n_regularized, :n_regularized].add(regularization)
+    # The NNLS projects the held columns out through the trailing block of the factor from the
+    # first of them on: held last in the regularized block (whose factor gives ln det (F+H)_r
+    # whatever its order), that block is theirs and the light's, not nearly all of F+H.
+    order = held_last(keep, n_regularized)
+    if order is not None:
+        matrix, data_vector, keep = (matrix[np.ix_(order, order)], data_vector[order],
+                                     keep[order])
     # One factorization serves the unconstrained solve inside NNLS and ln det (F+H)_r. ln det H's
     # factor comes from the same batched call: under vmap two LAPACK Choleskys in flight at once
     # each wait on XLA's CPU thread pool for their lanes and deadlock a 2-thread pool.
@@ -120,6 +136,8 @@ def solve_and_evidence(
     else:
         factor = jnp.linalg.cholesky(matrix)
     amplitudes, info = nnls.solve_with_info(matrix, data_vector, keep=keep, cholesky=factor)
+    if order is not None:
+        amplitudes = amplitudes[np.argsort(order)]
     model_image = system.image(amplitudes)
     chi_squared = jnp.sum(((data - model_image) / noise) ** 2)
     if n_regularized:

@@ -46,6 +46,16 @@ CHUNKS = (16, 32, 64)
 STEPS_PER_SLOT = 4
 
 
+class HeldLayout(NamedTuple):
+    """Static facts about the held entries (keep False): at most ``capacity`` of them, none before
+    index ``start``. Their whitened columns ``L^-1 e_j`` are zero above row j, so they come from
+    the trailing block ``L[start:, start:]`` alone: when the caller orders the held entries last
+    (``inversion.solve_and_evidence`` does), that solve is small."""
+
+    capacity: int
+    start: int
+
+
 class _Held(NamedTuple):
     W: Array  # (K, h) L_s^-1 E_H, zero columns in padding
     factor: Array  # (h, h) lower Cholesky factor of W^T W (identity in padding)
@@ -57,13 +67,15 @@ def _whitened_units(L: Array, d: Array, index: Array, valid: Array) -> Array:
     return lower_solve(L, jnp.where(units, 1.0 / d[index][None, :], 0.0))
 
 
-def _held(L: Array, d: Array, keep: Array, capacity: int) -> _Held | None:
-    """The held entries' whitened columns (at most ``capacity`` of them; None when 0)."""
+def _held(L: Array, d: Array, keep: Array, layout: HeldLayout) -> _Held | None:
+    """The held entries' whitened columns (None when there are none)."""
+    capacity, start = layout
     if capacity == 0:
         return None
     index = jnp.argsort(keep, stable=True)[:capacity]
     valid = jnp.arange(capacity) < jnp.sum(~keep)
-    W = _whitened_units(L, d, index, valid)
+    W = jnp.zeros((L.shape[0], capacity), L.dtype).at[start:].set(
+        _whitened_units(L[start:, start:], d[start:], index - start, valid))
     pair = valid[:, None] & valid[None, :]
     gram = jnp.where(pair, W.T @ W, jnp.eye(capacity, dtype=L.dtype))
     return _Held(W, lax.linalg.cholesky(gram, symmetrize_input=False))
@@ -104,17 +116,17 @@ def _refined(
 
 
 def dual_active_set(
-    Q: Array, q: Array, L: Array, d: Array, keep: Array, held_capacity: int
+    Q: Array, q: Array, L: Array, d: Array, keep: Array, held_layout: HeldLayout
 ) -> tuple[Array, Array, Array, Array]:
     """Solve ``min 1/2 s^T Q s - q^T s``, s >= 0 on keep, 0 off it, given ``Q = L L^T``.
 
     Q (K, K), q (K,), L (K, K) its lower Cholesky factor, d (K,) = diag(Q)^-1/2, keep (K,) bool
-    with at most ``held_capacity`` (static) False entries. Returns ``(s, free, iterations,
+    with False entries as ``held_layout`` (static) says. Returns ``(s, free, iterations,
     converged)``: s (K,) in the units of q, the final free set (K,) bool, the exchanges of the
     active set and whether no sign violation remains.
     """
     k = q.shape[0]
-    held = _held(L, d, keep, held_capacity)
+    held = _held(L, d, keep, held_layout)
     v = _project(held, lower_solve(L, q))
 
     def solution(W: Array, lam: Array) -> Array:
@@ -162,7 +174,7 @@ def dual_active_set(
         s = _refined(Q, q, L, held, state.W, factor, active, s, free)
         s = jnp.where(free, jnp.maximum(s, 0.0), 0.0)
         converged = (
-            (jnp.sum(~keep) <= held_capacity)
+            (jnp.sum(~keep) <= held_layout.capacity)
             & ~jnp.any(wanted(state)[0])
             & settled(state, m)
             & jnp.all(jnp.isfinite(s))

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 from jax import Array, lax
 from jax.custom_batching import sequential_vmap
 
-from nnls.dual_active_set import dual_active_set
+from nnls.dual_active_set import HeldLayout, dual_active_set
 from nnls.info import Info, kkt_residual
 from nnls.interior_point import interior_point
 from nnls.lawson_hanson import lawson_hanson
@@ -33,12 +33,12 @@ def _general(Q: Array, q: Array, keep: Array) -> tuple[Array, Array, Array, Arra
 
 
 def _solve_lane(
-    Q: Array, q: Array, keep: Array, cholesky: Array | None, *, held_capacity: int
+    Q: Array, q: Array, keep: Array, cholesky: Array | None, *, held_layout: HeldLayout
 ) -> tuple[Array, Info, Array]:
     diagonal = jnp.diagonal(Q)
     d = jnp.where(diagonal > 0, lax.rsqrt(jnp.where(diagonal > 0, diagonal, 1.0)), jnp.nan)
     L = lax.linalg.cholesky(Q) if cholesky is None else cholesky  # of the symmetric part
-    s, free, iterations, converged = dual_active_set(Q, q, L, d, keep, held_capacity)
+    s, free, iterations, converged = dual_active_set(Q, q, L, d, keep, held_layout)
     s, free, iterations, converged = lax.cond(
         converged,
         lambda: (s, free, iterations, converged),
@@ -54,13 +54,13 @@ def _solve_lane(
 
 
 @cache
-def forward(held_capacity: int):
-    """The per-lane solve ``(Q, q, keep, cholesky) -> (s, info, free)`` for problems with at
-    most ``held_capacity`` held entries (static: it sizes the held entries' triangular solve).
+def forward(held_layout: HeldLayout):
+    """The per-lane solve ``(Q, q, keep, cholesky) -> (s, info, free)`` for problems whose held
+    entries are as ``held_layout`` says (static: it sizes the held entries' triangular solve).
 
     s (K,) >= 0, its ``Info`` and the final free set (K,) bool. ``sequential_vmap``: a batch
     runs lane after lane (``lax.map``). On CPU a loop of single factorizations beats one batched
     factorization, and each lane's loops and branches then run for that lane alone instead of
     every lane paying for the slowest.
     """
-    return sequential_vmap(partial(_solve_lane, held_capacity=held_capacity))
+    return sequential_vmap(partial(_solve_lane, held_layout=held_layout))

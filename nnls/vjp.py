@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from jax import Array, lax
 from jax.custom_batching import sequential_vmap
 
+from nnls.dual_active_set import HeldLayout
 from nnls.forward import forward
 from nnls.info import Info
 from nnls.restricted import factored_solve, free_block_solve
@@ -37,19 +38,19 @@ def _free_set_solve(Q: Array, g: Array, free: Array, cholesky: Array | None) -> 
 
 @partial(jax.custom_vjp, nondiff_argnums=(4,))
 def differentiable_solve(
-    Q: Array, q: Array, keep: Array, cholesky: Array | None, held_capacity: int
+    Q: Array, q: Array, keep: Array, cholesky: Array | None, held_layout: HeldLayout
 ) -> tuple[Array, Info]:
     """``(s, info)`` of ``forward`` with the implicit-differentiation VJP in (Q, q)."""
-    s, info, _ = forward(held_capacity)(Q, q, keep, cholesky)
+    s, info, _ = forward(held_layout)(Q, q, keep, cholesky)
     return s, info
 
 
-def _forward_saving_free_set(Q, q, keep, cholesky, held_capacity):
-    s, info, free = forward(held_capacity)(Q, q, keep, cholesky)
+def _forward_saving_free_set(Q, q, keep, cholesky, held_layout):
+    s, info, free = forward(held_layout)(Q, q, keep, cholesky)
     return (s, info), (Q, s, free, cholesky)
 
 
-def _backward(held_capacity, residuals, cotangents):
+def _backward(held_layout, residuals, cotangents):
     Q, s, free, cholesky = residuals
     g = cotangents[0]
     v = _free_set_solve(Q, g, free, cholesky)
