@@ -136,3 +136,24 @@ def test_the_curvature_kernel_answers_a_broken_mapping_with_nan_not_a_wild_write
     terms = operator.stencil.terms(indices, weights, *arguments)
     for term in (*terms, *operator.stencil.terms_vjp(indices, weights, *arguments, terms)):
         assert np.isfinite(term).all()
+
+
+def test_the_kernel_gives_the_same_terms_on_any_number_of_threads_and_restores_blas(monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from likelihood import curvature_kernel
+
+    operator, mapping, light, grids = small_system(4, seed=11)
+    arguments = (np.asarray(mapping.indices), np.asarray(mapping.weights), 1.0 / grids.noise,
+                 np.asarray(light), 30)
+    results = {}
+    # BLAS on two threads (the tests' environment has one), as a user's process may have it.
+    with threadpool_limits(limits=2, user_api="blas"):
+        blas_threads = [library["num_threads"] for library in threadpool_info()]
+        for threads in (1, 3):
+            monkeypatch.setattr(curvature_kernel, "THREADS", threads)
+            terms = operator.stencil.terms(*arguments)
+            results[threads] = (*terms, *operator.stencil.terms_vjp(*arguments, terms))
+        assert [library["num_threads"] for library in threadpool_info()] == blas_threads
+    for one, shared in zip(results[1], results[3], strict=True):
+        np.testing.assert_allclose(shared, one, rtol=1e-12, atol=1e-13 * np.abs(one).max())

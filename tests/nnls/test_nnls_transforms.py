@@ -118,3 +118,16 @@ def test_grad_with_held_entries_and_factor_equals_central_differences():
         bump[i, j] = bump[j, i] = 1.0  # symmetric, so that the Cholesky factor stays valid
         numeric = (loss(Q + h * bump, q) - loss(Q - h * bump, q)) / (2 * h)
         np.testing.assert_allclose(numeric, np.sum(dQ * bump), rtol=1e-6, atol=1e-8)
+
+
+def test_held_entries_ordered_last_give_the_solution_of_any_order():
+    Q, q = random_problem(np.random.default_rng(5), 40, 6.0)
+    keep = np.random.default_rng(6).random(40) < 0.7
+    order = np.concatenate([np.flatnonzero(keep), np.flatnonzero(~keep)])
+    Q_last, q_last, keep_last = Q[np.ix_(order, order)], q[order], keep[order]
+    expected = np.asarray(nnls.solve(Q, q, keep=keep))
+    for factor in (None, np.linalg.cholesky(Q_last)):
+        s = np.asarray(nnls.solve(Q_last, q_last, keep=keep_last, cholesky=factor))
+        assert_matches_scipy(Q_last, q_last, s, keep_last)
+        np.testing.assert_allclose(s[np.argsort(order)], expected, rtol=1e-9,
+                                   atol=1e-12 * np.abs(expected).max())
