@@ -268,6 +268,11 @@ class PixelStencil:
         self.tiles = np.unique(np.stack([rows // TILE, cols // TILE], axis=1), axis=0).astype(
             np.int64)
 
+    @property
+    def _shares(self) -> int:
+        """Into how many shares the tiles go (one thread each)."""
+        return min(THREADS, len(self.tiles))
+
     def _arguments(self, indices, weights, inverse_noise, targets, pixels: int):
         """The kernels' arguments, or None if the mapping is not finite or indexes outside the
         mesh (an unphysical proposal), which must not read or write out of bounds. Copies: the
@@ -288,9 +293,8 @@ class PixelStencil:
         arguments = self._arguments(indices, weights, inverse_noise, targets, pixels)
         if arguments is None:
             return np.full((pixels, pixels), np.nan), np.full((pixels, len(targets)), np.nan)
-        shares = min(THREADS, len(self.tiles))
-        curvature = np.zeros((shares, pixels, pixels))
-        projections = np.zeros((shares, pixels, len(targets)))
+        curvature = np.zeros((self._shares, pixels, pixels))
+        projections = np.zeros((self._shares, pixels, len(targets)))
         _over_tile_shares(_add_mesh_terms, arguments, (), (curvature, projections))
         return _fold_upper(curvature), projections.sum(axis=0)
 
@@ -302,9 +306,8 @@ class PixelStencil:
         curvature_cotangent, projections_cotangent = (np.array(c, np.float64, order="C")
                                                       for c in cotangents)
         symmetric = curvature_cotangent + curvature_cotangent.T
-        shares = min(THREADS, len(self.tiles))
-        weights_cotangent = np.zeros((shares, *np.shape(weights)))
-        targets_cotangent = np.zeros((shares, *np.shape(targets)))
+        weights_cotangent = np.zeros((self._shares, *np.shape(weights)))
+        targets_cotangent = np.zeros((self._shares, *np.shape(targets)))
         _over_tile_shares(_add_mesh_terms_vjp, arguments,
                           (symmetric, projections_cotangent),
                           (weights_cotangent, targets_cotangent))
