@@ -197,7 +197,12 @@ def _add_mesh_terms_vjp(indices, weights, inverse_noise, targets, slim, psf, til
 
 def _kernel_threads() -> int:
     """Threads per kernel call: LENSSERVE_KERNEL_THREADS, else the cores this process may use."""
-    return int(os.environ.get("LENSSERVE_KERNEL_THREADS", 0)) or len(os.sched_getaffinity(0))
+    value = os.environ.get("LENSSERVE_KERNEL_THREADS", "").strip()
+    if not value:
+        return len(os.sched_getaffinity(0))
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"LENSSERVE_KERNEL_THREADS must be a whole number >= 1, got {value!r}")
+    return int(value)
 
 
 THREADS = _kernel_threads()

@@ -157,3 +157,14 @@ def test_the_kernel_gives_the_same_terms_on_any_number_of_threads_and_restores_b
         assert [library["num_threads"] for library in threadpool_info()] == blas_threads
     for one, shared in zip(results[1], results[3], strict=True):
         np.testing.assert_allclose(shared, one, rtol=1e-12, atol=1e-13 * np.abs(one).max())
+
+
+@pytest.mark.parametrize("value", ["two", "0", "-1", "1.5"])
+def test_a_bad_kernel_thread_count_is_refused_by_name(monkeypatch, value):
+    from likelihood import curvature_kernel
+
+    monkeypatch.setenv("LENSSERVE_KERNEL_THREADS", value)
+    with pytest.raises(ValueError, match="LENSSERVE_KERNEL_THREADS"):
+        curvature_kernel._kernel_threads()
+    monkeypatch.setenv("LENSSERVE_KERNEL_THREADS", "3")
+    assert curvature_kernel._kernel_threads() == 3
