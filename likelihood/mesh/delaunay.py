@@ -124,13 +124,14 @@ def _locate(tri: Delaunay, *point_sets: np.ndarray) -> list[np.ndarray]:
     incident = np.empty(len(tri.points), dtype=np.int64)
     for k in range(3):
         incident[simplices[:, k]] = np.arange(len(simplices))
-    tree = cKDTree(tri.points)
+    vertices = np.ascontiguousarray(tri.points, dtype=np.float64)
+    neighbors = np.ascontiguousarray(tri.neighbors, dtype=np.int64)
+    tree = cKDTree(vertices)
     located = []
     for points in point_sets:
         nearest = tree.query(points)[1]
-        found = _walk(np.ascontiguousarray(points, dtype=np.float64),
-                      np.ascontiguousarray(tri.points, dtype=np.float64), simplices,
-                      np.ascontiguousarray(tri.neighbors, dtype=np.int64), incident[nearest])
+        found = _walk(np.ascontiguousarray(points, dtype=np.float64), vertices, simplices,
+                      neighbors, incident[nearest])
         corners = np.full((len(points), 3), -1, dtype=np.int32)
         corners[found >= 0] = simplices[found[found >= 0]]
         corners[found < 0, 0] = nearest[found < 0]
