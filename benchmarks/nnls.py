@@ -69,12 +69,15 @@ def parameter_vectors(model, variant: str, count: int, rng: np.random.Generator)
                      for row in units])
 
 
-def captured_systems(model, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The ``(Q, q)`` the likelihood hands to ``nnls.solve_with_info`` at each theta: the call
-    is replaced by a stub that sends its arguments to the host (and returns zeros)."""
-    seen = []
+def captured_systems(model, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``(Q, q)`` the likelihood hands to ``nnls.solve_with_info`` at each theta, and the
+    ``keep`` it passes (static, in the likelihood's own column order, which puts held columns
+    last): the call is replaced by a stub that sends its arguments to the host (and returns
+    zeros)."""
+    seen, kept = [], []
 
     def record(Q, q, *, keep, cholesky):
+        kept.append(np.ones(q.shape[-1], bool) if keep is None else np.asarray(keep))
         jax.debug.callback(lambda Q, q: seen.append((np.asarray(Q), np.asarray(q))), Q, q)
         return jnp.zeros_like(q), nnls.Info(jnp.int32(0), jnp.zeros(()), jnp.array(True))
 
@@ -82,7 +85,7 @@ def captured_systems(model, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         evaluate = jax.jit(model.log_evidence)
         for theta in thetas:
             jax.block_until_ready(evaluate(jnp.asarray(theta)))
-    return np.stack([Q for Q, _ in seen]), np.stack([q for _, q in seen])
+    return np.stack([Q for Q, _ in seen]), np.stack([q for _, q in seen]), kept[0]
 
 
 def families(kinds) -> dict:
@@ -92,8 +95,7 @@ def families(kinds) -> dict:
     for kind in kinds:
         model = build_model(default_dataset(), kind)
         for variant in ("near-truth", "prior-draw"):
-            Q, q = captured_systems(model, parameter_vectors(model, variant, LANES, rng))
-            keep = np.asarray(getattr(model.static, "keep", np.ones(q.shape[1], bool)))
+            Q, q, keep = captured_systems(model, parameter_vectors(model, variant, LANES, rng))
             found[f"{kind} K={q.shape[1]} {variant}"] = (Q, q, keep)
     return found
 
