@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from likelihood.convolution import Convolver, convolver
+from likelihood.convolution import Convolver
 from likelihood.curvature_kernel import PixelStencil
 from likelihood.inversion import LinearSystem, dense_system, gram
 from likelihood.mesh.rectangular import Mapping
@@ -41,8 +41,9 @@ class MeshOperator:
     stencil: PixelStencil
 
 
-def mesh_operator(mask: np.ndarray, blurring: np.ndarray, psf: np.ndarray) -> MeshOperator:
-    return MeshOperator(convolver(mask, blurring, psf), PixelStencil(mask, psf))
+def mesh_operator(blur: Convolver, mask: np.ndarray, psf: np.ndarray) -> MeshOperator:
+    """The model's convolver `blur` (on `mask`) with the sparse kernel's stencil of the same PSF."""
+    return MeshOperator(blur, PixelStencil(mask, psf))
 
 
 def mapping_rows(mapping: Mapping, pixels: int):

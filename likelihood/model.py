@@ -121,13 +121,14 @@ def build_model(
     specs, system, notes, prepare = _KINDS[kind]
     settings = settings or ModelSettings()
     grids = masked_grids(dataset)
+    blur = convolver(grids.mask, grids.blurring, dataset.psf)
     reference = (
         prior_medians(specs) if reference_parameters is None
         else np.asarray(reference_parameters, dtype=np.float64)
     )
     return LensModel(
         kind=kind, dataset=dataset, settings=settings, grids=grids,
-        convolver=convolver(grids.mask, grids.blurring, dataset.psf),
+        convolver=blur,
         parameter_specs=specs, reference_parameters=reference, notes=notes, _system=system,
-        static=prepare(dataset, grids, settings) if prepare else None,
+        static=prepare(dataset, grids, settings, blur) if prepare else None,
     )

@@ -52,7 +52,8 @@ def test_weighted_mapping_rows_are_the_masked_psf_convolution_over_the_noise():
 
 def small_system(nnz, seed):
     dataset, grids = small_grids()
-    operator = mesh_operator(grids.mask, grids.blurring, dataset.psf)
+    operator = mesh_operator(convolver(grids.mask, grids.blurring, dataset.psf), grids.mask,
+                             dataset.psf)
     mapping = random_mapping(len(grids.grid), 30, nnz, seed=seed)
     light = jnp.asarray(np.random.default_rng(seed + 1).normal(size=(5, len(grids.grid))))
     return operator, mapping, light, grids
