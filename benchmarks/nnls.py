@@ -11,8 +11,10 @@ reports (exchanges, KKT residual, converged).
 
 Timing: medians over repetitions, each measurement between two of one jitted Cholesky of a
 lane's Q (so that both see the same load on a shared machine). "x Cholesky" divides the time
-per solve by that Cholesky's; "vmap / single" divides a batch's "x Cholesky" by the mean of its lanes'
-alone; the batch-1 row gives lane 0 alone and, last column, the median over all lanes alone.
+per solve by that Cholesky's; "vmap / single" divides a batch's time by that of a loop of single
+solves of the same lanes, the two run in turn (lanes differ a lot, and the machine's load drifts
+between measurements taken apart); the batch-1 row gives lane 0 alone and, last column, the
+median over all lanes alone (x Cholesky).
 "ours, caller's factor" is the likelihood's path: the caller factors Q (it needs ln det Q) and
 passes the factor, which is not timed; "ours" factors Q itself. One thread (as ``XLA_FLAGS``
 and the BLAS variables below set), so that ratios mean the same on a shared machine.
@@ -103,24 +105,26 @@ def families(kinds) -> dict:
 CHOLESKY = jax.jit(jnp.linalg.cholesky)
 
 
-def paired_seconds(function, cholesky_of: np.ndarray, repetitions: int) -> tuple[float, float]:
-    """Median seconds of ``function()``, and of one jitted Cholesky of ``cholesky_of`` timed
-    just before and just after (the mean of the two medians), so that both see the same load
-    on a shared machine."""
-    def median(function, repetitions):
-        times = []
+def paired_seconds(functions, cholesky_of: np.ndarray, repetitions: int) -> tuple[list[float], float]:
+    """Median seconds of each of ``functions()``, run in turn for ``repetitions`` rounds, and of
+    one jitted Cholesky of ``cholesky_of`` timed just before and just after (the mean of the two
+    medians), so that all see the same load on a shared machine."""
+    def medians(functions, repetitions):
+        times = [[] for _ in functions]
         for _ in range(repetitions):
-            start = time.perf_counter()
-            jax.block_until_ready(function())
-            times.append(time.perf_counter() - start)
-        return float(np.median(times))
+            for function, seconds in zip(functions, times, strict=True):
+                start = time.perf_counter()
+                jax.block_until_ready(function())
+                seconds.append(time.perf_counter() - start)
+        return [float(np.median(seconds)) for seconds in times]
 
-    jax.block_until_ready(function())  # compile and warm up
+    for function in functions:  # compile and warm up
+        jax.block_until_ready(function())
     cholesky = lambda: CHOLESKY(cholesky_of)  # noqa: E731
     jax.block_until_ready(cholesky())
-    before = median(cholesky, 5)
-    seconds = median(function, repetitions)
-    return seconds, 0.5 * (before + median(cholesky, 5))
+    before = medians([cholesky], 5)[0]
+    seconds = medians(functions, repetitions)
+    return seconds, 0.5 * (before + medians([cholesky], 5)[0])
 
 
 def solvers(keep: np.ndarray) -> dict:
@@ -165,20 +169,20 @@ def solver_rows(name, label, solver, Q, q, L) -> tuple[list[str], list[float]]:
     single = jax.jit(solver)
     count = 2 if k > 500 and label.startswith("jaxnnls") else LANES
     alone = [
-        paired_seconds(lambda i=i: single(Q[i], q[i], L[i]), Q[i], repetitions_for(k, 1, label))
+        paired_seconds([lambda i=i: single(Q[i], q[i], L[i])], Q[i], repetitions_for(k, 1, label))
         for i in range(count)
     ]
-    ratios = [seconds / cholesky for seconds, cholesky in alone]
-    rows = [row(name, label, 1, f"{1e3 * alone[0][0]:.1f}", f"{ratios[0]:.2f}",
+    ratios = [seconds / cholesky for (seconds,), cholesky in alone]
+    rows = [row(name, label, 1, f"{1e3 * alone[0][0][0]:.1f}", f"{ratios[0]:.2f}",
                 f"median of {count} lanes alone: {np.median(ratios):.2f} x Cholesky")]
     batched = jax.jit(jax.vmap(solver))
     for batch in batches_for(k, label)[1:]:
-        seconds, cholesky = paired_seconds(lambda b=batch: batched(Q[:b], q[:b], L[:b]), Q[0],
-                                           repetitions_for(k, batch, label))
-        ratio = seconds / batch / cholesky
-        mean_alone = np.mean([ratios[i % count] for i in range(batch)])
-        rows.append(row(name, label, batch, f"{1e3 * seconds / batch:.1f}", f"{ratio:.2f}",
-                        f"{ratio / mean_alone:.2f}"))
+        (seconds, looped), cholesky = paired_seconds(
+            [lambda b=batch: batched(Q[:b], q[:b], L[:b]),
+             lambda b=batch: [single(Q[i], q[i], L[i]) for i in range(b)]],
+            Q[0], repetitions_for(k, batch, label))
+        rows.append(row(name, label, batch, f"{1e3 * seconds / batch:.1f}",
+                        f"{seconds / batch / cholesky:.2f}", f"{seconds / looped:.2f}"))
     return rows, ratios
 
 
@@ -192,9 +196,9 @@ def scipy_rows(name, Q, q, keep) -> list[str]:
         scipy.optimize.nnls(L.T, b, maxiter=50 * len(keep))
 
     lanes = range(8) if Q.shape[-1] < 500 else range(2)  # a second or more per lane at K=1285
-    timed = [paired_seconds(lambda i=i: run(i), Q[i], 3 if Q.shape[-1] < 500 else 1) for i in lanes]
-    ms = np.median([1e3 * seconds for seconds, _ in timed])
-    ratio = np.median([seconds / cholesky for seconds, cholesky in timed])
+    timed = [paired_seconds([lambda i=i: run(i)], Q[i], 3 if Q.shape[-1] < 500 else 1) for i in lanes]
+    ms = np.median([1e3 * seconds for (seconds,), _ in timed])
+    ratio = np.median([seconds / cholesky for (seconds,), cholesky in timed])
     return [row(name, f"scipy nnls (median of {len(timed)} lanes)", 1, f"{ms:.1f}", f"{ratio:.2f}", "")]
 
 
@@ -231,7 +235,7 @@ def main() -> None:
     print(row(*["---"] * 6), flush=True)
     alone = {}
     for name, (Q, q, keep) in problems.items():
-        cholesky_ms = 1e3 * paired_seconds(lambda Q=Q: CHOLESKY(Q[0]), Q[0], 7)[1]
+        cholesky_ms = 1e3 * paired_seconds([lambda Q=Q: CHOLESKY(Q[0])], Q[0], 7)[1]
         L = np.asarray(jax.vmap(CHOLESKY)(Q))
         rows = [row(name, "one Cholesky", 1, f"{cholesky_ms:.1f}", "1.00", "")]
         for label, solver in solvers(keep).items():
