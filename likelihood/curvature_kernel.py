@@ -167,15 +167,16 @@ def _add_mesh_terms(indices, weights, inverse_noise, targets, slim, psf, tiles, 
         # Rows in mesh-pixel order, so that F (larger than the caches) is written row by row and
         # the Gram product's upper triangle maps onto F's.
         ordered = np.argsort(reached[:width])
+        mesh = reached[:width][ordered]
         sorted_rows = in_order[:width]
         for p in range(width):
             sorted_rows[p] = rows[ordered[p]]
         gram = _gram_upper(sorted_rows)
         projected = sorted_rows @ tile_targets
         for p in range(width):
-            a = reached[ordered[p]]
+            a = mesh[p]
             for q in range(p, width):
-                curvature[a, reached[ordered[q]]] += gram[p, q]
+                curvature[a, mesh[q]] += gram[p, q]
             projections[a] += projected[p]
             local[a] = -1
         rows[:] = 0.0
