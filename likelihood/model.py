@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import jax.numpy as jnp
 import numpy as np
@@ -37,11 +38,11 @@ class LensModel:
     _system: object = field(repr=False)
     static: object = field(repr=False, default=None)
 
-    @property
+    @cached_property  # read per request by the service
     def parameter_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.parameter_specs)
 
-    @property
+    @cached_property
     def priors(self) -> tuple:
         return tuple(prior for _, prior in self.parameter_specs)
 

@@ -20,7 +20,7 @@ from service.engine import Engine, configure_jax
 from service.evaluation import Evaluator
 from service.metrics import Metrics
 from service.models import load_models, model_buckets, served_specs
-from service.routes import health, metrics, models
+from service.routes import health, log_evidence, metrics, models
 from service.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
     )
     app.state.settings = settings
     app.state.metrics = app_metrics
-    for router in (health.router, metrics.router, models.router, models.evaluation_router):
+    for router in (health.router, metrics.router, models.router, log_evidence.router):
         app.include_router(router)
+    app.add_middleware(log_evidence.LogEvidenceFastPath)
     return app
