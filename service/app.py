@@ -8,6 +8,7 @@ Shutdown stops taking requests, finishes every queued batch, then returns.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator, Mapping
@@ -24,6 +25,17 @@ from service.routes import health, log_evidence, metrics, models
 from service.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
+
+
+def _compile_and_freeze(engine: Engine) -> None:
+    """Compile every bucket, then exempt everything alive from the cyclic garbage collector.
+
+    Loading JAX, the models and their executables leaves millions of tracked objects that live as
+    long as the process; without `gc.freeze` every full collection, which a stream of requests
+    triggers every few seconds, traverses them all (18% of the event loop's CPU, perf, 64 clients).
+    """
+    engine.compile()
+    gc.freeze()
 
 
 def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | None = None) -> FastAPI:
@@ -54,7 +66,9 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
             dispatchers=settings.dispatchers or engine.default_dispatchers,
         )
         batcher.start()
-        compiler = threading.Thread(target=engine.compile, name="lensserve-compile", daemon=True)
+        compiler = threading.Thread(
+            target=_compile_and_freeze, args=(engine,), name="lensserve-compile", daemon=True
+        )
         compiler.start()
         app.state.evaluator = Evaluator(engine, batcher, app_metrics, settings.request_timeout_s)
         logger.info("serving models %s; compiling buckets %s", list(served), engine.buckets)
