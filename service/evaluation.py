@@ -35,6 +35,10 @@ class WrongParameterCount(ValueError):
     pass
 
 
+class GradientsDisabled(ValueError):
+    """A gradient was asked of a service started without its value-and-gradient executables."""
+
+
 @dataclass
 class Evaluator:
     """The service's use case; routes reach it through a dependency."""
@@ -66,6 +70,11 @@ class Evaluator:
             raise WrongParameterCount(
                 f"model {name} takes {n_params} parameters ({', '.join(model.parameter_names)}); "
                 f"got {points.shape[1]} per point"
+            )
+        if gradient and not self.engine.gradient:
+            raise GradientsDisabled(
+                "this service computes no gradients: start it with gradient = true "
+                "(LENSSERVE_GRADIENT=true) to ask for them"
             )
         if not self.engine.model_ready(name):
             raise NotReady(self.engine.compile_error or f"model {name} is still compiling")

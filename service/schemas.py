@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 
 class LogEvidenceRequest(BaseModel):
@@ -16,7 +16,9 @@ class LogEvidenceRequest(BaseModel):
         description="(n, P) parameter vectors in the order of the model's parameter_names",
         examples=[[[1.6, 0.0, 0.0, 0.05, -0.05, 0.01, 0.02]]],
     )
-    gradient: bool = Field(default=False, description="also return d log-evidence / d parameters")
+    gradient: StrictBool = Field(
+        default=False, description="also return d log-evidence / d parameters"
+    )
 
     @field_validator("parameters", mode="before")
     @classmethod

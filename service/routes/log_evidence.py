@@ -23,7 +23,13 @@ from fastapi.responses import Response
 
 from service.batcher import BatcherClosed, DeadlineExceeded, QueueFull
 from service.dependencies import bearer_credentials, check_token, running_evaluator
-from service.evaluation import ClientGone, NotReady, UnknownModel, WrongParameterCount
+from service.evaluation import (
+    ClientGone,
+    GradientsDisabled,
+    NotReady,
+    UnknownModel,
+    WrongParameterCount,
+)
 from service.schemas import ErrorResponse, LogEvidenceRequest, LogEvidenceResponse
 from service.wire import (
     JSON,
@@ -50,7 +56,8 @@ ERRORS = {
         404: "unknown model",
         413: "body or number of points too large",
         415: "unsupported Content-Type",
-        422: "malformed body, wrong shape, non-finite input or wrong parameter count",
+        422: "malformed body, wrong shape, non-finite input, wrong parameter count, or a "
+        "gradient asked of a service started without gradients",
         503: "queue full or model still compiling (see Retry-After)",
         504: "the request's deadline passed while it was queued",
     }.items()
@@ -99,7 +106,7 @@ async def answer(state: Any, name: str, headers: Mapping[str, str], receive: Rec
     except UnknownModel as error:
         metrics.rejections.labels("", "unknown_model").inc()
         return _error(404, str(error))
-    except (WireError, WrongParameterCount) as error:
+    except (WireError, WrongParameterCount, GradientsDisabled) as error:
         code = getattr(error, "status", 422)
         reason = "too_large" if code == 413 else "invalid_input"
         metrics.requests.labels(name, reason).inc()

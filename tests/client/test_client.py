@@ -3,6 +3,7 @@
 import asyncio
 import math
 
+import httpx
 import numpy as np
 import pytest
 
@@ -142,3 +143,9 @@ def test_gradients_need_a_service_that_computes_them(served, tiny_queue):
     with Client(tiny_queue, "mge", token=TOKEN) as client:
         with pytest.raises(ValueError, match="gradient"):
             client.value_and_grad(served.truth)
+    # The service refuses such a request too, rather than failing on the device.
+    response = httpx.post(
+        f"{tiny_queue}/v1/models/mge/log-evidence", headers={"Authorization": f"Bearer {TOKEN}"},
+        json={"parameters": served.truth.tolist(), "gradient": True},
+    )
+    assert response.status_code == 422 and "gradient = true" in response.json()["detail"]

@@ -177,6 +177,8 @@ def test_gradients_match_in_process_autodiff(served, client):
         ({"json": {"parameters": [[1.5] * 15] * 65}}, 413, "limit is 64"),
         ({"content": b"[" + b"1.0," * 100_000, "headers": {"content-type": "application/json"}},
          413, "exceeds the limit"),
+        ({"json": {"parameters": [[1.5] * 15], "gradient": "yes"}}, 422,
+         "gradient: Input should be a valid boolean"),
         ({"content": b"x", "headers": {"content-type": "text/plain"}}, 415, "Content-Type"),
     ],
 )
