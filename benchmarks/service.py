@@ -4,10 +4,12 @@
     python benchmarks/service.py --fiducial      # the production MGE settings (slow on a CPU)
 
 Steps: (1) start `lensserve serve` twice on one compilation cache and time each to /readyz 200
-(cold, then warm); (2) for 1, 8 and 64 concurrent clients, each sending one-point msgpack
-requests in a closed loop for `--seconds`, measure points/s and p50/p99 latency, and read the
-mean batch size from /metrics; (3) compile the same model in this process (`service.engine`) and
-time `jit(vmap(log_evidence))` at the bucket the service used. Prints a markdown table.
+(cold, then warm); (2) compile the same model in this process (`service.engine`); (3) for 1, 8
+and 64 concurrent clients, `--rounds` times in turn: the clients send one-point msgpack requests
+in a closed loop for `--seconds` (points/s, latencies, and the mean batch size from /metrics),
+then `jit(vmap(log_evidence))` runs in this process at the bucket the service used, for as long.
+The table gives medians over the rounds, the ratio being the median of each round's own ratio:
+other tenants' load drifts over minutes, and a round's two halves share it. Prints markdown.
 
 The clients run in a separate process, one thread and one keep-alive connection each, through the
 standard library's `http.client`: on a 2-core machine httpx's asyncio client spent 0.7-1.4 ms of
@@ -158,23 +160,76 @@ def metrics_text(port: int) -> str:
     return httpx.get(f"http://127.0.0.1:{port}/metrics").text
 
 
-def run_load(port: int, server_pid: int, clients: int, seconds: float, points: np.ndarray) -> LoadRun:
-    """`closed_loop` in a fresh process, so its CPU and GIL are not this (JAX) process's."""
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(closed_loop, (port, server_pid, clients, 1.0, seconds, points))
-
-
-def in_process_seconds(engine, bucket: int, points: np.ndarray, repeats: float = 2.0) -> float:
-    """Median wall time of one `bucket`-sized batch through the engine (jit(vmap), no HTTP)."""
+def in_process_seconds(engine, bucket: int, points: np.ndarray, seconds: float) -> float:
+    """Median wall time of one `bucket`-sized batch through the engine (jit(vmap), no HTTP),
+    over `seconds` and at least 3 batches."""
     batch = np.resize(points, (bucket, points.shape[1]))
     engine.evaluate(MODEL, batch, False)
     times = []
-    deadline = time.perf_counter() + repeats
+    deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline or len(times) < 3:
         started = time.perf_counter()
         engine.evaluate(MODEL, batch, False)
         times.append(time.perf_counter() - started)
     return float(np.median(times))
+
+
+class Round(NamedTuple):
+    latencies: np.ndarray  # (requests,) s
+    http_rate: float  # points/s
+    mean_batch: float
+    mean_padded: float
+    bucket: int  # the in-process batch size: the bucket the service's mean batch fills
+    batch_seconds: float  # in-process wall time of one batch of `bucket`
+    server_cpu_per_point: float  # s
+    load_cpu: float  # the load generator's share of a core
+
+    @property
+    def local_rate(self) -> float:
+        return self.bucket / self.batch_seconds
+
+
+def measure_round(load_process, args, server_pid: int, clients: int, engine, buckets,
+                  points: np.ndarray) -> Round:
+    """One round: the HTTP closed loop, then the same model in-process at the service's bucket."""
+    run = load_process.apply(
+        closed_loop, (args.port, server_pid, clients, args.warmup, args.seconds, points))
+    delta = {name: metric_sum(run.metrics_after, name) - metric_sum(run.metrics_before, name)
+             for name in ("lensserve_batch_size_points_sum", "lensserve_batch_size_points_count",
+                          "lensserve_batch_padded_size_points_sum")}
+    batches = delta["lensserve_batch_size_points_count"]
+    mean_batch = delta["lensserve_batch_size_points_sum"] / batches
+    bucket = next(b for b in buckets if b >= round(mean_batch))
+    return Round(
+        run.latencies, len(run.latencies) / run.seconds, mean_batch,
+        delta["lensserve_batch_padded_size_points_sum"] / batches, bucket,
+        in_process_seconds(engine, bucket, points, args.seconds),
+        run.server_cpu / len(run.latencies), run.load_cpu / run.seconds,
+    )
+
+
+def summarize(clients: int, rounds: list[Round]) -> str:
+    """One table row: medians over the rounds; latency percentiles over all their requests."""
+    def median(values) -> float:
+        return float(np.median(list(values)))
+
+    latencies = np.concatenate([r.latencies for r in rounds])
+    p50, p99 = np.percentile(latencies, [50, 99]) * 1e3
+    local_rate = median(r.local_rate for r in rounds)
+    batch_ms = median(r.batch_seconds for r in rounds) * 1e3
+    buckets = "/".join(str(b) for b in sorted({r.bucket for r in rounds}))
+    # The least time the in-process model needs to answer every client once (module docstring).
+    floor_ms = max(batch_ms, clients / local_rate * 1e3)
+    ratios = ", ".join(f"{r.http_rate / r.local_rate:.2f}" for r in rounds)
+    return (
+        f"| {clients} | {len(latencies)} | {median(r.mean_batch for r in rounds):.1f} "
+        f"| {median(r.mean_padded for r in rounds):.1f} | {median(r.http_rate for r in rounds):.0f} "
+        f"| {buckets} | {local_rate:.0f} "
+        f"| {median(r.http_rate / r.local_rate for r in rounds):.2f} ({ratios}) "
+        f"| {p50:.1f} | {p99:.1f} | {batch_ms:.1f} | {p50 - floor_ms:.1f} "
+        f"| {median(r.server_cpu_per_point for r in rounds) * 1e3:.2f} "
+        f"| {median(r.load_cpu for r in rounds):.0%} |"
+    )
 
 
 def main() -> None:
@@ -185,7 +240,11 @@ def main() -> None:
     parser.add_argument("--max-wait-ms", type=float, default=2.0)
     parser.add_argument("--dispatchers", type=int, default=None,
                         help="server dispatcher threads (default: the service's, one per core)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="per concurrency level")
+    parser.add_argument("--seconds", type=float, default=5.0,
+                        help="per round: the HTTP load's, and the in-process timing's")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per concurrency level")
+    parser.add_argument("--warmup", type=float, default=1.0,
+                        help="seconds of HTTP load before each round's recording")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--cache", type=Path, default=None, help="compilation cache directory")
     args = parser.parse_args()
@@ -216,26 +275,12 @@ def main() -> None:
 
         rows = []
         load_before = os.getloadavg()
-        for clients in args.clients:
-            run = run_load(args.port, server.pid, clients, args.seconds, points)
-            latencies = run.latencies
-            delta = {name: metric_sum(run.metrics_after, name) - metric_sum(run.metrics_before, name)
-                     for name in (
-                "lensserve_batch_size_points_sum", "lensserve_batch_size_points_count",
-                "lensserve_batch_padded_size_points_sum")}
-            batches = delta["lensserve_batch_size_points_count"]
-            mean_batch = delta["lensserve_batch_size_points_sum"] / batches
-            mean_padded = delta["lensserve_batch_padded_size_points_sum"] / batches
-            bucket = next(b for b in settings.buckets if b >= round(mean_batch))
-            batch_seconds = in_process_seconds(engine, bucket, points)
-            http_rate = len(latencies) / run.seconds
-            local_rate = bucket / batch_seconds
-            p50, p99 = np.percentile(latencies, [50, 99]) * 1e3
-            rows.append((clients, len(latencies), mean_batch, mean_padded, http_rate, bucket,
-                         local_rate, http_rate / local_rate, p50, p99, batch_seconds * 1e3,
-                         p50 - max(batch_seconds, clients / local_rate) * 1e3,
-                         run.server_cpu / len(latencies) * 1e3,
-                         run.load_cpu / run.seconds))
+        # The clients run in another process, so its CPU and GIL are not this (JAX) process's.
+        with multiprocessing.get_context("spawn").Pool(1) as load_process:
+            for clients in args.clients:
+                rounds = [measure_round(load_process, args, server.pid, clients, engine,
+                                        settings.buckets, points) for _ in range(args.rounds)]
+                rows.append(summarize(clients, rounds))
         load_after = os.getloadavg()
     finally:
         stop_server(server)
@@ -243,20 +288,19 @@ def main() -> None:
     kind = "fiducial" if args.fiducial else "small (1.5\" mask, 6+4 Gaussians)"
     threads = ", ".join(f"{name}={os.environ.get(name)!r}" for name in DEFAULT_ENVIRONMENT)
     print(f"\nlensserve service benchmark: MGE {kind}, {os.cpu_count()} CPUs, {threads}, "
-          f"max_wait_ms={args.max_wait_ms}, buckets {args.buckets}, {args.seconds:g} s per level, "
+          f"max_wait_ms={args.max_wait_ms}, buckets {args.buckets}, "
+          f"{args.rounds} rounds of {args.seconds:g} s per level, "
           f"server dispatchers {args.dispatchers or engine.default_dispatchers} (in-process: 1), "
           "1-point msgpack requests\n")
     print(f"time to ready: cold cache {cold:.1f} s, warm cache {warm:.1f} s")
     before, after = (", ".join(f"{x:.2f}" for x in load) for load in (load_before, load_after))
     print(f"machine load average (1, 5, 15 min) before the runs {before}, after {after}\n")
     print("| clients | requests | mean batch | mean padded | HTTP pts/s | in-process bucket "
-          "| in-process pts/s | HTTP / in-process | p50 ms | p99 ms | in-process batch ms "
-          "| added p50 ms | server CPU ms/pt | load generator CPU |")
+          "| in-process pts/s | HTTP / in-process (each round) | p50 ms | p99 ms "
+          "| in-process batch ms | added p50 ms | server CPU ms/pt | load generator CPU |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]:.1f} | {r[3]:.1f} | {r[4]:.0f} | {r[5]} | {r[6]:.0f} "
-              f"| {r[7]:.2f} | {r[8]:.1f} | {r[9]:.1f} | {r[10]:.1f} | {r[11]:.1f} | {r[12]:.2f} "
-              f"| {r[13]:.0%} |")
+    for row in rows:
+        print(row)
 
 
 if __name__ == "__main__":
