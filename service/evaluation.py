@@ -41,7 +41,7 @@ class GradientsDisabled(ValueError):
 
 @dataclass
 class Evaluator:
-    """The service's use case; routes reach it through a dependency."""
+    """The service's use case; routes reach it through the app's state."""
 
     engine: Engine
     batcher: Batcher
