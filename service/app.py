@@ -1,16 +1,20 @@
 """The FastAPI application: `create_app(settings)` wires settings, engine, batcher and routers.
 
 Start-up (the lifespan) builds the models, starts the dispatchers and compiles every bucket on a
-background thread, so `/healthz` answers at once and `/readyz` turns 200 when compilation is done.
-Shutdown stops taking requests, finishes every queued batch, then returns.
+background thread, so `/healthz` answers at once and `/readyz` turns 200 when every model answers.
+Shutdown stops taking requests and finishes the queued batches within `shutdown_grace_s`; what is
+still running then (a stuck batch) is logged and marked in `app.state.exit_code` for `serve`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import gc
 import logging
+import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
@@ -18,6 +22,7 @@ from fastapi import FastAPI
 
 from service.batcher import Batcher, QueueSpec
 from service.engine import Engine, configure_jax
+from service.environment import intra_op_pool_size
 from service.evaluation import Evaluator
 from service.metrics import Metrics
 from service.models import load_models, model_buckets, served_specs
@@ -40,6 +45,23 @@ def _compile_and_freeze(engine: Engine) -> None:
     gc.freeze()
 
 
+def check_dispatchers(dispatchers: int, parallel_lanes: bool) -> None:
+    """Refuse more CPU dispatchers than XLA's intra-op pool can hold blocked with one thread to
+    spare: each running batch may block one pool thread in a LAPACK batch map, whose chunks need
+    another (see `service.environment`); with none left the batches deadlock."""
+    pool = intra_op_pool_size()
+    if not parallel_lanes and dispatchers >= pool:
+        raise ValueError(
+            f"{dispatchers} dispatchers need XLA's CPU intra-op pool to have more threads than "
+            f"that, but it has {pool}: set PJRT_NPROC={2 * dispatchers} before starting the "
+            f"service, or fewer dispatchers (LENSSERVE_DISPATCHERS)"
+        )
+
+
+def _remaining(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
+
+
 def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | None = None) -> FastAPI:
     """The app serving `settings.models` (or the given `{name: LensModel}`, e.g. in tests).
 
@@ -55,7 +77,10 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
         )
         specs = served_specs(settings.models) if lens_models is None else settings.models or []
         buckets = model_buckets(served, specs, settings.buckets)
-        engine = Engine(served, buckets, gradient=settings.gradient, metrics=app_metrics)
+        engine = Engine(served, buckets, gradient=settings.gradient, metrics=app_metrics,
+                        cache_dir=settings.compilation_cache_dir)
+        dispatchers = settings.dispatchers or engine.default_dispatchers
+        check_dispatchers(dispatchers, engine.parallel_lanes)
         batcher = Batcher(
             engine.evaluate,
             {name: QueueSpec(engine.buckets[name], model.reference_parameters,
@@ -65,8 +90,13 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
             max_wait_ms=settings.max_wait_ms,
             max_queue_points=settings.max_queue_points,
             metrics=app_metrics,
-            dispatchers=settings.dispatchers or engine.default_dispatchers,
+            dispatchers=dispatchers,
+            watchdog_floor_s=settings.watchdog_floor_s,
+            watchdog_factor=settings.watchdog_factor,
         )
+        for name in served:  # each queue starts with its smallest bucket; the engine adds the rest
+            batcher.set_buckets(name, engine.buckets[name][:1])
+        engine.on_buckets = batcher.set_buckets
         batcher.start()
         compiler = threading.Thread(
             target=_compile_and_freeze, args=(engine,), name="lensserve-compile", daemon=True
@@ -77,10 +107,18 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
         try:
             yield
         finally:
+            deadline = getattr(app.state, "shutdown_deadline", None) or (
+                time.monotonic() + settings.shutdown_grace_s)
             engine.stop_compiling()
-            await asyncio.to_thread(batcher.close)
-            await asyncio.to_thread(compiler.join)
-            logger.info("batcher drained; shut down")
+            drained = await asyncio.to_thread(batcher.close, _remaining(deadline))
+            await asyncio.to_thread(compiler.join, _remaining(deadline))
+            if not drained:
+                logger.error("shutdown: a batch is still running after the %.0f s grace; every "
+                             "thread's stack follows", settings.shutdown_grace_s)
+                faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+                app.state.exit_code = 1
+            else:
+                logger.info("batcher drained; shut down")
 
     app_metrics = Metrics()
     app = FastAPI(
@@ -91,6 +129,7 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
     )
     app.state.settings = settings
     app.state.metrics = app_metrics
+    app.state.exit_code = 0
     for router in (health.router, metrics.router, models.router, log_evidence.router):
         app.include_router(router)
     app.add_middleware(log_evidence.LogEvidenceFastPath)

@@ -19,6 +19,13 @@ Policy (after Triton's dynamic batcher and Ray Serve's `@serve.batch`):
 - Each model's queue is bounded (in points): `submit` raises `QueueFull` rather than queueing.
 - A request whose future was cancelled (its client went away) or whose deadline passed is dropped
   before dispatch; its remaining slices are never computed.
+- A watchdog thread checks the running batches: one running longer than its bound (the larger of
+  `watchdog_floor_s` and `watchdog_factor` times the median of that model, bucket and variant's
+  last compute times) is logged with every thread's stack and counted, its requests fail with
+  `BatchStuck` (503, retry), and `stuck` is true until it returns. While every dispatcher is
+  stuck, queued and new requests fail the same way instead of waiting for their deadline.
+- A model's buckets can grow while it serves (`set_buckets`): the engine compiles the smallest
+  first and hands over the others as they are ready.
 
 The batcher knows nothing of JAX: it calls the injected `evaluate(model, batch, gradient)` with a
 `(bucket, P)` float64 array and expects `(values (bucket,), gradients (bucket, P) or None)`.
@@ -26,7 +33,11 @@ The batcher knows nothing of JAX: it calls the injected `evaluate(model, batch, 
 
 from __future__ import annotations
 
+import dataclasses
+import faulthandler
 import logging
+import statistics
+import sys
 import threading
 import time
 from collections import deque
@@ -53,6 +64,10 @@ class DeadlineExceeded(Exception):
 
 class BatcherClosed(Exception):
     """The batcher is shutting down and takes no new requests."""
+
+
+class BatchStuck(Exception):
+    """The request's batch, or every dispatcher, is stuck past the watchdog's bound (retry)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +138,21 @@ class _Slice:
     stop: int
 
 
+@dataclass(eq=False)
+class _Running:
+    """A batch on a dispatcher: what the watchdog watches."""
+
+    model: str
+    bucket: int
+    gradient: bool
+    started: float  # time.monotonic()
+    slices: list[_Slice]
+    stuck: bool = False
+
+
+RECENT_BATCHES = 20  # compute times kept per model, bucket and variant for the watchdog's bound
+
+
 class Batcher:
     """Queues points per model and evaluates them in padded batches on `dispatchers` threads."""
 
@@ -135,11 +165,19 @@ class Batcher:
         max_queue_points: int,
         metrics: Metrics | None = None,
         dispatchers: int = 1,
+        watchdog_floor_s: float = 30.0,
+        watchdog_factor: float = 10.0,
     ) -> None:
         if dispatchers < 1:
             raise ValueError(f"dispatchers must be at least 1, got {dispatchers}")
         self._evaluate = evaluate
         self._specs = dict(queues)
+        self._largest_batch = {name: spec.max_batch_size for name, spec in self._specs.items()}
+        self.watchdog_floor_s = watchdog_floor_s
+        self.watchdog_factor = watchdog_factor
+        self._running: list[_Running] = []
+        self._recent: dict[tuple[str, int, bool], deque[float]] = {}
+        self._stopped = threading.Event()
         # How long a queue's oldest point may wait for its batch to fill.
         self._fill_wait_s = {
             name: max_wait_ms / 1000.0 if spec.parallel_lanes else 0.0
@@ -155,19 +193,49 @@ class Batcher:
             threading.Thread(target=self._run, name=f"lensserve-dispatcher-{i}", daemon=True)
             for i in range(dispatchers)
         ]
+        self._watchdog = threading.Thread(target=self._watch, name="lensserve-watchdog",
+                                          daemon=True)
 
     def start(self) -> None:
         for thread in self._threads:
             thread.start()
+        self._watchdog.start()
+        for name in self._specs:
+            self._metrics.queue_depth.labels(name).set(0)
 
-    def close(self, timeout: float | None = None) -> None:
-        """Stop taking requests, dispatch everything already queued, and join the threads."""
+    def close(self, timeout: float | None = None) -> bool:
+        """Stop taking requests, dispatch everything already queued, and join the threads within
+        `timeout` seconds (None: however long). Returns whether every dispatcher has stopped
+        (False: some batch is still running, e.g. stuck)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             self._closing = True
             self._cond.notify_all()
         for thread in self._threads:
-            if thread.is_alive():
-                thread.join(timeout)
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        self._stopped.set()
+        return not any(thread.is_alive() for thread in self._threads)
+
+    def set_buckets(self, model: str, buckets: tuple[int, ...]) -> None:
+        """The buckets `model` can run now (compiled); batches are cut to fit them."""
+        with self._cond:
+            largest = min(self._largest_batch[model], buckets[-1])
+            self._specs[model] = dataclasses.replace(
+                self._specs[model], buckets=tuple(buckets), max_batch_size=largest)
+            self._cond.notify_all()
+
+    @property
+    def stuck(self) -> bool:
+        """Some batch is running past the watchdog's bound."""
+        with self._cond:
+            return any(running.stuck for running in self._running)
+
+    def stuck_after(self, model: str, bucket: int, gradient: bool) -> float:
+        """Seconds a batch may run before the watchdog calls it stuck."""
+        recent = self._recent.get((model, bucket, gradient))
+        if not recent:
+            return self.watchdog_floor_s
+        return max(self.watchdog_floor_s, self.watchdog_factor * statistics.median(recent))
 
     def queued_points(self, model: str) -> int:
         with self._cond:
@@ -192,6 +260,8 @@ class Batcher:
         with self._cond:
             if self._closing:
                 raise BatcherClosed("the service is shutting down")
+            if self._all_dispatchers_stuck():
+                raise BatchStuck(self._stuck_message())
             if self._queued[model] + len(points) > self.max_queue_points:
                 raise QueueFull(
                     f"model {model} has {self._queued[model]} points queued; limit "
@@ -215,6 +285,52 @@ class Batcher:
                     self._cond.notify()
             if slices:
                 self._dispatch(model, slices)
+
+    def _all_dispatchers_stuck(self) -> bool:
+        return sum(running.stuck for running in self._running) >= len(self._threads)
+
+    def _stuck_message(self) -> str:
+        stuck = [running for running in self._running if running.stuck]
+        now = time.monotonic()
+        return "batches stuck: " + ", ".join(
+            f"model {r.model} bucket {r.bucket} for {now - r.started:.0f} s" for r in stuck)
+
+    def _watch(self) -> None:
+        """The watchdog: every second, flag running batches past their bound (see module doc)."""
+        while not self._stopped.wait(min(1.0, self.watchdog_floor_s / 4)):
+            with self._cond:
+                now = time.monotonic()
+                newly_stuck = [
+                    running for running in self._running if not running.stuck
+                    and now - running.started > self.stuck_after(
+                        running.model, running.bucket, running.gradient)
+                ]
+                for running in newly_stuck:
+                    running.stuck = True
+                    error = BatchStuck(
+                        f"the batch holding this request (model {running.model}, bucket "
+                        f"{running.bucket}) has run {now - running.started:.1f} s, past the "
+                        "watchdog's bound; retry later")
+                    for s in running.slices:
+                        _fail(s.job, error)
+                    self._metrics.stuck_batches.labels(running.model).inc()
+                if newly_stuck and self._all_dispatchers_stuck():
+                    self._fail_queued(BatchStuck(self._stuck_message()))
+                self._metrics.stuck_now.set(sum(r.stuck for r in self._running))
+            for running in newly_stuck:
+                logger.error(
+                    "watchdog: batch of model %s bucket %d%s has run %.1f s; every thread's "
+                    "stack follows", running.model, running.bucket,
+                    " value_and_grad" if running.gradient else "", now - running.started)
+            if newly_stuck:
+                faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+
+    def _fail_queued(self, error: Exception) -> None:
+        """Fail every queued request (lock held)."""
+        for model, jobs in self._jobs.items():
+            for job in jobs:
+                _fail(job, error)
+            self._drop_dead(model, time.monotonic())
 
     def _wait_for_batch(self) -> str | None:
         """With the lock held: block until some model's batch should close; None: closed and idle."""
@@ -293,18 +409,31 @@ class Batcher:
             batch[row : row + s.stop - s.start] = s.job.points[s.start : s.stop]
             row += s.stop - s.start
         batch[n:] = spec.padding
+        running = _Running(model, bucket, gradient, time.monotonic(), slices)
+        with self._cond:
+            self._running.append(running)
         started = time.perf_counter()
         try:
             values, gradients = self._evaluate(model, batch, gradient)
         except Exception as error:  # noqa: BLE001 - every waiting request must get an answer
             logger.exception("evaluation of a %d-point batch of model %s failed", bucket, model)
             with self._cond:
+                self._running.remove(running)
                 for s in slices:
                     _fail(s.job, error)
             return
-        self._metrics.observe_batch(model, n, bucket, gradient, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        self._metrics.observe_batch(model, n, bucket, gradient, seconds)
         finished = []
         with self._cond:  # another dispatcher may be filling other slices of the same request
+            self._running.remove(running)
+            if running.stuck:
+                logger.warning("stuck batch of model %s bucket %d returned after %.1f s",
+                               model, bucket, seconds)
+                self._metrics.stuck_now.set(sum(r.stuck for r in self._running))
+            else:
+                self._recent.setdefault((model, bucket, gradient), deque(maxlen=RECENT_BATCHES)
+                                        ).append(seconds)
             row = 0
             for s in slices:
                 job, size = s.job, s.stop - s.start

@@ -1,23 +1,28 @@
 """The compiled-model engine: every model's `jit(vmap(log_evidence))` per bucket, on one device.
 
-This is the only module of the service that touches JAX. `Engine.compile()` lowers and compiles
-each model for each bucket (batch size) ahead of time, and the value-and-gradient variant when
-enabled, so a request never waits for a compilation; `Engine.evaluate()` runs one batch whose size
-is exactly a bucket. Compiled executables go through JAX's persistent compilation cache when a
-directory is configured, which is what makes a restart fast.
+This module and `service.executables` are the only ones of the service that touch JAX.
+`Engine.compile()` lowers and compiles each model for each bucket (batch size) ahead of time, and
+the value-and-gradient variant when enabled, so a request never waits for a compilation;
+`Engine.evaluate()` runs one batch whose size is exactly a bucket. Compiled executables go through
+a persistent cache when a directory is configured (JAX's, and `service.executables` for those with
+host callbacks), which is what makes a restart fast.
+
+Every model's smallest bucket is compiled first, so each model answers as soon as it has one
+executable; the larger buckets follow, each handed to `on_buckets` (the batcher) as it is ready.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 
+from service.environment import usable_cores
+from service.executables import compile_batched
 from service.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -47,13 +52,18 @@ class Engine:
         *,
         gradient: bool,
         metrics: Metrics | None = None,
+        cache_dir: Path | None = None,
+        on_buckets: Callable[[str, tuple[int, ...]], None] | None = None,
     ) -> None:
+        """`on_buckets(name, buckets)` is told each time a model's compiled buckets grow."""
         self.models = dict(models)
         self.buckets = {name: tuple(sorted(buckets[name])) for name in self.models}
         self.gradient = gradient
         self._metrics = metrics or Metrics()
+        self._cache_dir = cache_dir
+        self.on_buckets = on_buckets or (lambda name, buckets: None)
         self._compiled: dict[tuple[str, int, bool], object] = {}
-        self._ready_models: set[str] = set()
+        self._compiled_buckets: dict[str, tuple[int, ...]] = dict.fromkeys(self.models, ())
         self._stop = threading.Event()
         self.compile_error: str | None = None
 
@@ -70,51 +80,74 @@ class Engine:
     def default_dispatchers(self) -> int:
         """Batches worth running side by side: one per core on a CPU (XLA runs each batch on one
         core there, with the intra-op threads `service.environment` turns off), else 1."""
-        if self.parallel_lanes:
-            return 1
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return 1 if self.parallel_lanes else usable_cores()
 
     @property
     def ready(self) -> bool:
-        return len(self._ready_models) == len(self.models)
+        """Every model answers (has at least its smallest bucket)."""
+        return all(self._compiled_buckets.values())
+
+    @property
+    def fully_compiled(self) -> bool:
+        return all(self.compiled_buckets(name) == self.buckets[name] for name in self.models)
 
     def model_ready(self, name: str) -> bool:
-        return name in self._ready_models
+        return bool(self._compiled_buckets[name])
+
+    def compiled_buckets(self, name: str) -> tuple[int, ...]:
+        return self._compiled_buckets[name]
+
+    def model_state(self, name: str) -> str:
+        """`ready` (every bucket), `serving` (some), `compiling` (none yet) or `failed: ...`."""
+        if self.compile_error is not None and not self.model_ready(name):
+            return f"failed: {self.compile_error}"
+        if self.compiled_buckets(name) == self.buckets[name]:
+            return "ready"
+        return "serving" if self.model_ready(name) else "compiling"
 
     def stop_compiling(self) -> None:
         """Ask `compile` to return after the executable it is building (used at shutdown)."""
         self._stop.set()
 
+    def compile_order(self) -> list[tuple[str, int]]:
+        """Every model's smallest bucket first (each model answers as early as it can), then the
+        rest, model by model."""
+        first = [(name, buckets[0]) for name, buckets in self.buckets.items()]
+        rest = [(name, b) for name, buckets in self.buckets.items() for b in buckets[1:]]
+        return first + rest
+
     def compile(self) -> None:
         """Compile every model for every bucket (and variant); logs progress; blocks."""
         try:
-            for name, model in self.models.items():
-                for bucket in self.buckets[name]:
-                    for gradient in (False, True) if self.gradient else (False,):
-                        if self._stop.is_set():
-                            return
-                        self._compile_one(name, model, bucket, gradient)
-                self._ready_models.add(name)
-                logger.info("model %s ready: buckets %s", name, list(self.buckets[name]))
+            for name, bucket in self.compile_order():
+                for gradient in (False, True) if self.gradient else (False,):
+                    if self._stop.is_set():
+                        return
+                    self._compile_one(name, bucket, gradient)
+                self._compiled_buckets[name] = tuple(sorted((*self._compiled_buckets[name], bucket)))
+                self.on_buckets(name, self._compiled_buckets[name])
+                if self._compiled_buckets[name] == self.buckets[name]:
+                    logger.info("model %s ready: buckets %s", name, list(self.buckets[name]))
         except Exception as error:
             self.compile_error = f"{type(error).__name__}: {error}"
-            logger.exception("compilation failed; the service will not become ready")
+            logger.exception("compilation failed; models without a compiled bucket will not serve")
             return
         self._metrics.ready.set(1)
         logger.info("all %d models compiled; ready", len(self.models))
 
-    def _compile_one(self, name: str, model, bucket: int, gradient: bool) -> None:
+    def _compile_one(self, name: str, bucket: int, gradient: bool) -> None:
         import jax
-        import jax.numpy as jnp
 
+        model = self.models[name]
         function = jax.value_and_grad(model.log_evidence) if gradient else model.log_evidence
-        shape = jax.ShapeDtypeStruct((bucket, len(model.parameter_names)), jnp.float64)
         started = time.perf_counter()
-        self._compiled[name, bucket, gradient] = jax.jit(jax.vmap(function)).lower(shape).compile()
+        compiled = compile_batched(function, bucket, len(model.parameter_names), self._cache_dir)
+        self._compiled[name, bucket, gradient] = compiled.run
         seconds = time.perf_counter() - started
         self._metrics.observe_compilation(name, gradient, seconds)
         logger.info(
-            "compiled model %s bucket %d%s in %.2f s", name, bucket,
+            "%s model %s bucket %d%s in %.2f s",
+            "loaded" if compiled.source == "cache" else "compiled", name, bucket,
             " value_and_grad" if gradient else "", seconds,
         )
 
@@ -125,5 +158,5 @@ class Engine:
         executable = self._compiled[name, batch.shape[0], gradient]
         if gradient:
             values, gradients = executable(batch)
-            return np.asarray(values), np.asarray(gradients)
-        return np.asarray(executable(batch)), None
+            return values, gradients
+        return executable(batch), None

@@ -9,6 +9,23 @@ import ctypes
 import os
 import platform
 
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, else the machine's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def intra_op_pool_size() -> int:
+    """The threads of XLA's CPU intra-op pool, as XLA sizes it when it creates its client
+    (`PJRT_NPROC`, else `NPROC`, else the cores)."""
+    for name in ("PJRT_NPROC", "NPROC"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit():
+            return int(value)
+    return usable_cores()
+
 DEFAULT_ENVIRONMENT = {
     # On a small CPU a multi-threaded Eigen inside XLA deadlocked jit(vmap(...)); see README,
     # Configuration. XLA's YNNPACK fusions (jaxlib 0.10) fuse a dot with its consumers into a
@@ -21,6 +38,15 @@ DEFAULT_ENVIRONMENT = {
     # computation and the event loop, and the fiducial MGE model took 130 ms per point against
     # 27 ms with one thread.
     "OPENBLAS_NUM_THREADS": "1",
+    # XLA's CPU intra-op pool, twice the cores (XLA's default is the cores). jaxlib's LAPACK
+    # kernels (Cholesky, triangular solves, eigh) split a batch of large matrices into chunks on
+    # this pool and block until the chunks are done, without running any themselves. An execution
+    # that has made a host callback (the pixelized kinds' Delaunay and curvature-kernel steps)
+    # goes on on a pool thread, so with one dispatcher per core every pool thread could end up
+    # blocked in such a wait with the chunks queued behind them: the deadlock of issue 16
+    # (gdb: both XLAEigen threads in ParallelBatchMap -> BlockingCounter::Wait). With one thread
+    # per dispatcher to block and still one per core to run the chunks, the waits always end.
+    "PJRT_NPROC": str(2 * usable_cores()),
 }
 
 

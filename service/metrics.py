@@ -74,6 +74,14 @@ class Metrics:
         )
         self.ready = Gauge("lensserve_ready", "1 once every bucket of every model is compiled.",
                            registry=r)
+        self.stuck_batches = Counter(
+            "lensserve_stuck_batches", "Batches the watchdog found running past their bound.",
+            ["model"], registry=r,
+        )
+        self.stuck_now = Gauge(
+            "lensserve_stuck_batches_running", "Batches past their bound still running now.",
+            registry=r,
+        )
 
     def observe_batch(
         self, model: str, points: int, bucket: int, gradient: bool, seconds: float

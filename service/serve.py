@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import time
 from pathlib import Path
 
 from service.environment import set_default_environment
@@ -12,7 +14,8 @@ def serve(config_file: str | Path | None = None, **overrides: object) -> None:
     """Load settings (environment, then `config_file`, then `overrides`) and serve until SIGTERM.
 
     On SIGINT/SIGTERM uvicorn stops accepting connections and waits for in-flight requests; the
-    lifespan then drains the batcher, so every accepted request is answered.
+    lifespan then drains the batcher. All of it within `shutdown_grace_s` of the signal: if a
+    batch is still running then (stuck), the process exits with status 1 rather than wait for it.
     """
     set_default_environment()  # `lensserve` set it before any import; this is for other callers
     import uvicorn
@@ -25,12 +28,29 @@ def serve(config_file: str | Path | None = None, **overrides: object) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+
+    class GracefulServer(uvicorn.Server):
+        """Starts the shutdown clock at the first signal, for the lifespan's share of the grace."""
+
+        def handle_exit(self, sig, frame) -> None:
+            if not self.should_exit:
+                app.state.shutdown_deadline = time.monotonic() + settings.shutdown_grace_s
+            super().handle_exit(sig, frame)
+
+    server = GracefulServer(uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         ws="none",  # no websockets; also avoids importing the websockets package
         lifespan="on",
-        timeout_graceful_shutdown=None,
-    )
+        timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_s)),
+    ))
+    server.run()
+    if not server.started:
+        raise SystemExit(3)  # start-up failed (logged): uvicorn's own status for it
+    if app.state.exit_code:
+        logging.shutdown()
+        # A stuck batch holds a thread inside XLA: the interpreter's exit would wait for it.
+        os._exit(app.state.exit_code)

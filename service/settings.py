@@ -86,6 +86,19 @@ class ServiceSettings(BaseSettings):
         description="threads evaluating batches side by side; None: one per CPU core on a CPU "
         "backend, 1 on an accelerator",
     )
+    watchdog_floor_s: float = Field(
+        default=30.0, gt=0,
+        description="a batch running longer than this, and than watchdog_factor times its "
+        "bucket's median compute time, is stuck: logged with every stack, its requests 503",
+    )
+    watchdog_factor: float = Field(
+        default=10.0, ge=1, description="multiple of a bucket's median compute time (watchdog)"
+    )
+    shutdown_grace_s: float = Field(
+        default=30.0, gt=0,
+        description="on SIGTERM/SIGINT, how long to finish what is in flight before exiting "
+        "(non-zero if a batch is still running then)",
+    )
     compilation_cache_dir: Path | None = Field(
         default=Path.home() / ".cache" / "lensserve" / "jax",
         description="JAX persistent compilation cache; None disables it",

@@ -17,25 +17,33 @@ async def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Every bucket of every model is compiled and every queue is below its limit",
+    summary="Every model answers, no batch is stuck, and every queue is below its limit",
+    description="200 once every model has at least its smallest bucket compiled (larger buckets "
+    "may still be compiling: `state` per model in `/v1/models`), while no batch runs past the "
+    "watchdog's bound and no queue is full; else 503 with the reason.",
     dependencies=[Depends(require_token)],
-    responses={503: {"description": "not ready: still compiling, failed, or queues full"}},
+    responses={503: {"description": "not ready: starting, compiling, failed, a batch stuck, "
+                                    "or a queue full"}},
 )
 async def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
     evaluator = getattr(request.app.state, "evaluator", None)
     if evaluator is None:
-        return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
+        return _not_ready("starting")
     engine, batcher = evaluator.engine, evaluator.batcher
-    if engine.compile_error is not None:
-        reason = f"compilation failed: {engine.compile_error}"
-        return JSONResponse({"ready": False, "reason": reason}, status_code=503)
-    compiling = [name for name in engine.models if not engine.model_ready(name)]
-    if compiling:
-        reason = f"compiling: {', '.join(compiling)}"
-        return JSONResponse({"ready": False, "reason": reason}, status_code=503)
+    waiting = [name for name in engine.models if not engine.model_ready(name)]
+    if waiting and engine.compile_error is not None:
+        return _not_ready(f"compilation failed: {engine.compile_error}")
+    if waiting:
+        return _not_ready(f"compiling: {', '.join(waiting)}")
+    if batcher.stuck:
+        return _not_ready("a batch is stuck past the watchdog's bound (see the log)")
     full = [name for name in engine.models
             if batcher.queued_points(name) >= settings.max_queue_points]
     if full:
-        return JSONResponse({"ready": False, "reason": f"queue full: {', '.join(full)}"},
-                            status_code=503)
-    return JSONResponse({"ready": True, "models": list(engine.models)})
+        return _not_ready(f"queue full: {', '.join(full)}")
+    return JSONResponse({"ready": True, "models": {
+        name: engine.model_state(name) for name in engine.models}})
+
+
+def _not_ready(reason: str) -> JSONResponse:
+    return JSONResponse({"ready": False, "reason": reason}, status_code=503)

@@ -15,8 +15,9 @@ router = APIRouter(prefix="/v1", tags=["models"], dependencies=[Depends(require_
 def _info(name: str, evaluator: Evaluator) -> ModelInfo:
     description = evaluator.model(name).describe()
     return ModelInfo(
-        name=name, ready=evaluator.engine.model_ready(name), gradient=evaluator.engine.gradient,
-        buckets=list(evaluator.engine.buckets[name]), **description,
+        name=name, ready=evaluator.engine.model_ready(name), state=evaluator.engine.model_state(name),
+        gradient=evaluator.engine.gradient, buckets=list(evaluator.engine.buckets[name]),
+        compiled_buckets=list(evaluator.engine.compiled_buckets(name)), **description,
     )
 
 
