@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, field_validator
 
 
 class LogEvidenceRequest(BaseModel):
-    """Points to evaluate: `parameters` is (n, P), one row per point (a flat list is one point)."""
+    """Points to evaluate: `parameters` is (n, P), one row per point (a flat list is one point).
+
+    Values must be numbers: strict, so "0.05" or true is refused rather than read as 0.05 or 1.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    parameters: list[list[float]] = Field(
-        description="(n, P) parameter vectors in the order of the model's parameter_names",
+    parameters: list[list[StrictFloat]] = Field(
+        description="(n, P) parameter vectors in the order of the model's parameter_names; "
+        "numbers only",
         examples=[[[1.6, 0.0, 0.0, 0.05, -0.05, 0.01, 0.02]]],
     )
     gradient: StrictBool = Field(
@@ -23,9 +27,8 @@ class LogEvidenceRequest(BaseModel):
     @field_validator("parameters", mode="before")
     @classmethod
     def _one_point_as_row(cls, value: Any) -> Any:
-        if isinstance(value, list) and value and all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in value
-        ):
+        # Any list without lists in it, so a bad value in a flat point is named by its column.
+        if isinstance(value, list) and value and not any(isinstance(v, list) for v in value):
             return [value]
         return value
 

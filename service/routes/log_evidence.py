@@ -12,6 +12,7 @@ endpoint works the same with or without the middleware.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -34,6 +35,8 @@ from service.schemas import ErrorResponse, LogEvidenceRequest, LogEvidenceRespon
 from service.wire import (
     JSON,
     MSGPACK,
+    DecodedRequest,
+    RequestLimits,
     WireError,
     decode_request,
     encode_evaluation,
@@ -44,6 +47,8 @@ from service.wire import (
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 _PATH = re.compile(r"/v1/models/([^/]+)/log-evidence")
+# A one-point request is a few hundred bytes; larger bodies are decoded on a worker thread.
+_INLINE_DECODE_BYTES = 64 * 1024
 _MSGPACK_DOC = (
     "msgpack map {parameters: {shape: [n, P], dtype: '<f8', data: <bin, raw little-endian "
     "float64>}, gradient: bool}; nested lists of floats are accepted too. Answers are maps "
@@ -54,9 +59,10 @@ ERRORS = {
     code: {"model": ErrorResponse, "description": text} for code, text in {
         401: "missing or wrong bearer token",
         404: "unknown model",
-        413: "body or number of points too large",
+        413: "body, number of points or a declared msgpack size too large",
         415: "unsupported Content-Type",
-        422: "malformed body, wrong shape, non-finite input, wrong parameter count, or a "
+        422: "malformed body, a parameter that is not a number, wrong shape, non-finite input, "
+        "wrong parameter count, or a "
         "gradient asked of a service started without gradients",
         503: "queue full or model still compiling (see Retry-After)",
         504: "the request's deadline passed while it was queued",
@@ -92,14 +98,9 @@ async def answer(state: Any, name: str, headers: Mapping[str, str], receive: Rec
         return _error(error.status_code, str(error.detail), error.headers)
     metrics = evaluator.metrics
     try:
-        evaluator.model(name)
+        limits = RequestLimits(settings.max_request_points, len(evaluator.model(name).parameter_names))
         body = await _read_body(headers.get("content-length"), receive, settings.max_body_bytes)
-        decoded = decode_request(body, headers.get("content-type"))
-        if len(decoded.points) > settings.max_request_points:
-            raise WireError(
-                413, f"{len(decoded.points)} points in one request; the limit is "
-                f"{settings.max_request_points} (split the batch)"
-            )
+        decoded = await _decode(body, headers.get("content-type"), limits)
         evaluation = await evaluator.evaluate(
             name, decoded.points, decoded.gradient, client_gone=lambda: _disconnected(receive)
         )
@@ -205,6 +206,14 @@ async def _read_body(declared: str | None, receive: Receive, limit: int) -> byte
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+async def _decode(body: bytes, content_type: str | None, limits: RequestLimits) -> DecodedRequest:
+    """Decode small bodies inline and large ones on a worker thread: parsing megabytes would hold
+    the event loop, and with it `/healthz` and every other client, for up to seconds."""
+    if len(body) <= _INLINE_DECODE_BYTES:
+        return decode_request(body, content_type, limits)
+    return await asyncio.to_thread(decode_request, body, content_type, limits)
 
 
 async def _disconnected(receive: Receive) -> None:
