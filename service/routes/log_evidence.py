@@ -21,9 +21,10 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
+from starlette.datastructures import Headers
 
 from service.batcher import BatcherClosed, DeadlineExceeded, QueueFull
-from service.dependencies import bearer_credentials, check_token, running_evaluator
+from service.dependencies import check_token, running_evaluator
 from service.evaluation import (
     ClientGone,
     GradientsDisabled,
@@ -57,7 +58,7 @@ _MSGPACK_DOC = (
 )
 ERRORS = {
     code: {"model": ErrorResponse, "description": text} for code, text in {
-        401: "missing or wrong bearer token",
+        401: "missing, wrong or repeated bearer token",
         404: "unknown model",
         413: "body, number of points or a declared msgpack size too large",
         415: "unsupported Content-Type",
@@ -87,12 +88,12 @@ class Answer:
         ]
 
 
-async def answer(state: Any, name: str, headers: Mapping[str, str], receive: Receive) -> Answer:
-    """Answer one log-evidence request. `state` is the app's state; `headers` maps lower-case
-    names to values; `receive` is the request's ASGI receive (body, then disconnect)."""
+async def answer(state: Any, name: str, headers: Headers, receive: Receive) -> Answer:
+    """Answer one log-evidence request. `state` is the app's state; `headers` the request's;
+    `receive` is the request's ASGI receive (body, then disconnect)."""
     settings = state.settings
     try:
-        check_token(settings, bearer_credentials(headers.get("authorization")))
+        check_token(settings, headers.getlist("authorization"))
         evaluator = running_evaluator(state)
     except HTTPException as error:
         return _error(error.status_code, str(error.detail), error.headers)
@@ -148,8 +149,7 @@ class LogEvidenceFastPath:
         if match is None:
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        result = await answer(scope["app"].state, match[1], headers, receive)
+        result = await answer(scope["app"].state, match[1], Headers(scope=scope), receive)
         await send({"type": "http.response.start", "status": result.status,
                     "headers": result.asgi_headers()})
         await send({"type": "http.response.body", "body": result.body})
