@@ -28,7 +28,12 @@ def serve(config_file: str | Path | None = None, **overrides: object) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    app = create_app(settings)
+    run_app(create_app(settings), settings)
+
+
+def run_app(app, settings) -> None:
+    """Serve `app` (from `create_app(settings)`) under uvicorn until a signal; see `serve`."""
+    import uvicorn
 
     class GracefulServer(uvicorn.Server):
         """Starts the shutdown clock at the first signal, for the lifespan's share of the grace."""

@@ -1,0 +1,91 @@
+"""A batch that never returns: the watchdog answers its requests 503, `/readyz` turns 503 with
+every thread's stack logged, the other dispatcher keeps serving, and SIGTERM still ends the
+process within `shutdown_grace_s` + 5 s (non-zero: a batch was still running)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.service.blocking_server import BLOCK_ABOVE
+from tests.service.conftest import AUTH, CACHE_DIR
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+GRACE_S = 5.0  # blocking_server's shutdown_grace_s
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_ready(client: httpx.Client, server: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "the server exited during start-up"
+        try:
+            if client.get("/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the server did not become ready")
+
+
+def point(client: httpx.Client, radius: float) -> list[float]:
+    model = client.get("/v1/models/blocking").json()
+    theta = np.array(model["reference_parameters"])
+    theta[model["parameter_names"].index("lens.mass.einstein_radius")] = radius
+    return theta.tolist()
+
+
+@pytest.mark.timeout(300)
+def test_a_stuck_batch_trips_the_watchdog_and_sigterm_still_exits(tmp_path):
+    port = free_port()
+    stderr = (tmp_path / "stderr.txt").open("w+")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.service.blocking_server", str(port), str(CACHE_DIR)],
+        cwd=REPOSITORY, stdout=subprocess.DEVNULL, stderr=stderr,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=60) as client:
+            wait_until_ready(client, server, timeout=240)
+            started = time.monotonic()
+            stuck = client.post("/v1/models/blocking/log-evidence",
+                                json={"parameters": [point(client, BLOCK_ABOVE + 1)]})
+            assert stuck.status_code == 503, stuck.text
+            assert "watchdog" in stuck.json()["detail"]
+            assert stuck.headers["Retry-After"]
+            assert time.monotonic() - started < 10  # the watchdog's floor is 2 s
+
+            ready = client.get("/readyz")
+            assert ready.status_code == 503 and "stuck" in ready.json()["reason"]
+            assert 'lensserve_stuck_batches_total{model="blocking"} 1.0' in client.get(
+                "/metrics").text
+            # One dispatcher is stuck; the other still answers.
+            fine = client.post("/v1/models/blocking/log-evidence",
+                               json={"parameters": [point(client, 1.5)]})
+            assert fine.status_code == 200 and fine.json()["status"] == ["ok"]
+
+        server.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        code = server.wait(timeout=GRACE_S + 5)
+        assert code != 0  # the stuck batch was still running at the end of the grace
+        assert time.monotonic() - signalled <= GRACE_S + 5
+    finally:
+        server.kill()
+        server.wait()
+    stderr.seek(0)
+    log = stderr.read()
+    assert "watchdog: batch of model blocking bucket 1" in log
+    assert "lensserve-dispatcher" in log or "most recent call first" in log  # the stacks
+    assert "still running after" in log
