@@ -56,9 +56,12 @@ class ModelInfo(BaseModel):
     parameter_names: list[str]
     priors: dict[str, dict[str, Any]] = Field(description="default prior per parameter name")
     dataset: dict[str, Any]
-    ready: bool = Field(description="every bucket of this model is compiled")
+    ready: bool = Field(description="the model answers (at least its smallest bucket is compiled)")
+    state: str = Field(description="`compiling` (no bucket yet), `serving` (some buckets), "
+                       "`ready` (every bucket) or `failed: <reason>`")
     gradient: bool = Field(description="value-and-gradient requests are accepted")
-    buckets: list[int] = Field(description="this model's compiled batch sizes")
+    buckets: list[int] = Field(description="this model's batch sizes")
+    compiled_buckets: list[int] = Field(description="the batch sizes compiled so far")
 
 
 class Limits(BaseModel):

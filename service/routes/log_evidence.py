@@ -23,7 +23,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from starlette.datastructures import Headers
 
-from service.batcher import BatcherClosed, DeadlineExceeded, QueueFull
+from service.batcher import BatcherClosed, BatchStuck, DeadlineExceeded, QueueFull
 from service.dependencies import check_token, running_evaluator
 from service.evaluation import (
     ClientGone,
@@ -65,7 +65,7 @@ ERRORS = {
         422: "malformed body, a parameter that is not a number, wrong shape, non-finite input, "
         "wrong parameter count, or a "
         "gradient asked of a service started without gradients",
-        503: "queue full or model still compiling (see Retry-After)",
+        503: "queue full, model still compiling, or a batch stuck (see Retry-After)",
         504: "the request's deadline passed while it was queued",
     }.items()
 }
@@ -114,8 +114,9 @@ async def answer(state: Any, name: str, headers: Headers, receive: Receive) -> A
         metrics.requests.labels(name, reason).inc()
         metrics.rejections.labels(name, reason).inc()
         return _error(code, str(error))
-    except (QueueFull, NotReady, BatcherClosed) as error:
-        reason = {QueueFull: "queue_full", NotReady: "not_ready", BatcherClosed: "shutting_down"}
+    except (QueueFull, NotReady, BatcherClosed, BatchStuck) as error:
+        reason = {QueueFull: "queue_full", NotReady: "not_ready", BatcherClosed: "shutting_down",
+                  BatchStuck: "stuck"}
         metrics.requests.labels(name, "rejected").inc()
         metrics.rejections.labels(name, reason[type(error)]).inc()
         return _error(503, str(error), {"Retry-After": str(settings.retry_after_s)})
