@@ -18,7 +18,6 @@ def serve(config_file: str | Path | None = None, **overrides: object) -> None:
     batch is still running then (stuck), the process exits with status 1 rather than wait for it.
     """
     set_default_environment()  # `lensserve` set it before any import; this is for other callers
-    import uvicorn
 
     from service.app import create_app
     from service.settings import load_settings

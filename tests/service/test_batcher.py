@@ -11,7 +11,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from service.batcher import Batcher, BatcherClosed, DeadlineExceeded, QueueFull, QueueSpec
+from service.batcher import (
+    Batcher,
+    BatcherClosed,
+    BatchStuck,
+    DeadlineExceeded,
+    QueueFull,
+    QueueSpec,
+)
 from service.metrics import Metrics
 
 P = 3
@@ -277,3 +284,80 @@ def test_metrics_record_batches(recorder):
     assert 'lensserve_batch_size_points_sum{model="q"} 3.0' in text
     assert 'lensserve_batch_padded_size_points_sum{model="q"} 4.0' in text
     assert 'lensserve_queue_depth_points{model="q"} 0.0' in text
+
+
+def test_models_take_turns_rather_than_oldest_request_first(recorder):
+    """A cheap model's request does not wait behind every queued batch of another model."""
+    order: list[str] = []
+
+    def evaluate(model, batch, gradient):
+        order.append(model)
+        return recorder(model, batch, gradient)
+
+    queues = {name: QueueSpec((1,), PADDING, 1, parallel_lanes=False) for name in ("slow", "fast")}
+    batcher = Batcher(evaluate, queues, max_wait_ms=0.0, max_queue_points=64)
+    recorder.gate.clear()
+    batcher.start()
+    first = batcher.submit("slow", points(1))
+    time.sleep(0.2)  # the dispatcher holds `slow`'s first batch at the gate
+    queued = [batcher.submit("slow", points(1, seed)) for seed in range(1, 4)]
+    fast = batcher.submit("fast", points(1, 9))  # the newest request
+    recorder.gate.set()
+    fast.result(5)
+    for future in (first, *queued):
+        future.result(5)
+    assert order[:2] == ["slow", "fast"]
+    batcher.close()
+
+
+def test_new_buckets_are_used_once_set(recorder):
+    batcher = make_batcher(recorder, max_batch_size=8, parallel_lanes=False)
+    batcher.set_buckets("q", (1,))
+    recorder.gate.clear()
+    futures = [batcher.submit("q", points(4, 1))]
+    time.sleep(0.1)
+    batcher.set_buckets("q", (1, 2, 4))
+    futures.append(batcher.submit("q", points(4, 2)))
+    recorder.gate.set()
+    for future in futures:
+        future.result(5)
+    sizes = [len(batch) for batch, _ in recorder.batches]
+    assert sizes[0] == 1 and 4 in sizes and max(sizes) == 4
+    batcher.close()
+
+
+def test_the_watchdog_fails_a_stuck_batch_and_every_queued_request():
+    release = threading.Event()
+
+    def evaluate(model, batch, gradient):
+        release.wait(30)
+        return np.asarray(_value(batch)), None
+
+    metrics = Metrics()
+    batcher = make_batcher(evaluate, parallel_lanes=False, metrics=metrics, watchdog_floor_s=0.5)
+    stuck = batcher.submit("q", points(1))
+    time.sleep(0.1)
+    queued = batcher.submit("q", points(1, 2))
+    with pytest.raises(BatchStuck, match="watchdog"):
+        stuck.result(5)
+    with pytest.raises(BatchStuck):  # the only dispatcher is stuck: it would wait for ever
+        queued.result(5)
+    assert batcher.stuck
+    with pytest.raises(BatchStuck):
+        batcher.submit("q", points(1, 3))
+    assert metrics.stuck_batches.labels("q")._value.get() == 1
+    assert not batcher.close(timeout=0.5)  # still running: close gives up in time
+    release.set()
+    assert batcher.close(timeout=5)
+    assert not batcher.stuck
+
+
+def test_the_watchdogs_bound_follows_the_measured_compute_time(recorder):
+    batcher = make_batcher(recorder, watchdog_floor_s=1.0, watchdog_factor=10.0)
+    assert batcher.stuck_after("q", 1, False) == 1.0  # nothing measured yet: the floor
+    for seed in range(3):
+        batcher.submit("q", points(1, seed)).result(5)
+    assert batcher.stuck_after("q", 1, False) == 1.0  # fast batches: still the floor
+    batcher._recent["q", 1, False].extend([0.5, 0.5, 0.5, 0.5])
+    assert batcher.stuck_after("q", 1, False) == pytest.approx(5.0)
+    batcher.close()
