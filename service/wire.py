@@ -221,11 +221,12 @@ def _limit_breach(error: ValueError, limits: RequestLimits) -> WireError | None:
     held = {"array": f"an array of {size} items", "bin": f"binary data of {size} bytes",
             "map": f"a map of {size} entries", "str": f"a string of {size} bytes"}[kind]
     why = {
-        "array": f"{limits.max_points} points (max_request_points) or the model's "
-        f"{limits.n_parameters} parameters",
-        "bin": f"{limits.max_points} points (max_request_points) of {limits.n_parameters} float64",
+        "array": f"max_request_points = {limits.max_points} points, or the model's "
+        f"{limits.n_parameters} parameters in a point",
+        "bin": f"max_request_points = {limits.max_points} points of the model's "
+        f"{limits.n_parameters} float64 parameters",
     }.get(kind, "no request needs more")
-    return WireError(413, f"the msgpack body holds {held}; at most {limit} are accepted ({why})")
+    return WireError(413, f"the msgpack body holds {held}; at most {limit} are accepted: {why}")
 
 
 def _not_msgpack(error: Exception) -> WireError:

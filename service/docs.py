@@ -1,0 +1,86 @@
+"""The OpenAPI documentation (`/openapi.json`, `/docs`, `/redoc`) behind the service token.
+
+FastAPI serves its documentation on routes no dependency guards, so `create_app` turns those off
+(`FastAPI(**BUILTIN_DOCS_OFF)`) and includes `router`, which serves the same pages at the same
+paths with `require_token` (no check when no token is configured). The pages load Swagger UI and
+ReDoc from FastAPI's default CDN: no installed package ships their assets.
+
+With a token, a browser must send it for the page and for the schema the page fetches (e.g. a
+header-setting extension); `curl -H "Authorization: Bearer $LENSSERVE_TOKEN"` reads the schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from service.dependencies import require_token
+from service.schemas import ErrorResponse
+
+BUILTIN_DOCS_OFF: dict[str, None] = {"openapi_url": None, "docs_url": None, "redoc_url": None}
+OPENAPI_PATH = "/openapi.json"
+SWAGGER_UI_PATH = "/docs"
+SWAGGER_UI_OAUTH2_REDIRECT_PATH = "/docs/oauth2-redirect"
+REDOC_PATH = "/redoc"
+
+_UNAUTHORIZED = {
+    "description": "missing, wrong or repeated bearer token",
+    "content": {"application/json": {"schema": ErrorResponse.model_json_schema()}},
+}
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(require_token)])
+
+
+@router.get(OPENAPI_PATH)
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(documented_unauthorized(request.app.openapi()))
+
+
+@router.get(SWAGGER_UI_PATH)
+async def swagger_ui(request: Request) -> HTMLResponse:
+    app: FastAPI = request.app
+    root = _root_path(request)
+    return get_swagger_ui_html(
+        openapi_url=root + OPENAPI_PATH,
+        title=f"{app.title} - Swagger UI",
+        oauth2_redirect_url=root + SWAGGER_UI_OAUTH2_REDIRECT_PATH,
+        init_oauth=app.swagger_ui_init_oauth,
+        swagger_ui_parameters=app.swagger_ui_parameters,
+    )
+
+
+@router.get(SWAGGER_UI_OAUTH2_REDIRECT_PATH)
+async def swagger_ui_oauth2_redirect() -> HTMLResponse:
+    return get_swagger_ui_oauth2_redirect_html()
+
+
+@router.get(REDOC_PATH)
+async def redoc(request: Request) -> HTMLResponse:
+    return get_redoc_html(openapi_url=_root_path(request) + OPENAPI_PATH,
+                          title=f"{request.app.title} - ReDoc")
+
+
+def documented_unauthorized(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with a 401 answer on every operation that requires the bearer token.
+
+    FastAPI lists the security scheme of each operation whose dependencies include
+    `require_token` but cannot add the answer it gives; this adds it from that list, so the two
+    cannot disagree. Idempotent: it edits FastAPI's cached schema in place.
+    """
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            if operation.get("security"):
+                operation["responses"].setdefault("401", _UNAUTHORIZED)
+    return schema
+
+
+def _root_path(request: Request) -> str:
+    """The prefix a proxy serves the app under, as FastAPI's own documentation routes use it."""
+    return request.scope.get("root_path", "").rstrip("/")
