@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -30,30 +31,53 @@ def serve(config_file: str | Path | None = None, **overrides: object) -> None:
     run_app(create_app(settings), settings)
 
 
+def uvicorn_config(app, settings, **options):
+    """uvicorn's configuration for `app`: the connection limits (`service.connections`) and the
+    shutdown grace from `settings`; `options` go to `uvicorn.Config` as they are."""
+    import uvicorn
+
+    from service.connections import ConnectionLimits, connection_cap, limited_protocol
+
+    limits = ConnectionLimits(connection_cap(settings.max_connections), settings.header_timeout_s,
+                              settings.body_timeout_s, settings.retry_after_s)
+    return uvicorn.Config(
+        app,
+        http=limited_protocol(limits),
+        ws="none",  # no websockets; also avoids importing the websockets package
+        lifespan="on",
+        timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_s)),
+        **{"log_level": settings.log_level, **options},
+    )
+
+
 def run_app(app, settings) -> None:
     """Serve `app` (from `create_app(settings)`) under uvicorn until a signal; see `serve`."""
     import uvicorn
 
     class GracefulServer(uvicorn.Server):
-        """Starts the shutdown clock at the first signal, for the lifespan's share of the grace."""
+        """Starts the shutdown clock at the first signal, for the lifespan's share of the grace,
+        and exits with `app.state.exit_code` when a batch was still stuck at the end of it
+        (uvicorn would raise the signal again: status -15 whether or not all went well)."""
 
         def handle_exit(self, sig, frame) -> None:
             if not self.should_exit:
                 app.state.shutdown_deadline = time.monotonic() + settings.shutdown_grace_s
             super().handle_exit(sig, frame)
 
-    server = GracefulServer(uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        ws="none",  # no websockets; also avoids importing the websockets package
-        lifespan="on",
-        timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_s)),
-    ))
+        @contextlib.contextmanager
+        def capture_signals(self):
+            with super().capture_signals():
+                yield
+                _exit_if_stuck(app)
+
+    server = GracefulServer(uvicorn_config(app, settings, host=settings.host, port=settings.port))
     server.run()
     if not server.started:
         raise SystemExit(3)  # start-up failed (logged): uvicorn's own status for it
+    _exit_if_stuck(app)
+
+
+def _exit_if_stuck(app) -> None:
     if app.state.exit_code:
         logging.shutdown()
         # A stuck batch holds a thread inside XLA: the interpreter's exit would wait for it.

@@ -86,6 +86,20 @@ class ServiceSettings(BaseSettings):
         description="threads evaluating batches side by side; None: one per CPU core on a CPU "
         "backend, 1 on an accelerator",
     )
+    max_connections: int | None = Field(
+        default=None, ge=1,
+        description="open client connections; one more is answered 503 and closed. None: what "
+        "the file-descriptor limit (raised to its hard limit at start-up) leaves",
+    )
+    header_timeout_s: float = Field(
+        default=10.0, gt=0,
+        description="a connection that has not sent a request's headers this long after opening "
+        "or after the request's first byte is closed",
+    )
+    body_timeout_s: float = Field(
+        default=30.0, gt=0, description="a request whose body is not in this long after its "
+        "headers is dropped and its connection closed",
+    )
     watchdog_floor_s: float = Field(
         default=30.0, gt=0,
         description="a batch running longer than this, and than watchdog_factor times its "

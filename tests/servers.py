@@ -11,6 +11,8 @@ from collections.abc import Iterator
 import httpx
 import uvicorn
 
+from service.serve import uvicorn_config
+
 
 def every_bucket_compiled(client: httpx.Client) -> bool:
     """/readyz is 200 once every model answers; tests want every bucket of every model."""
@@ -26,8 +28,7 @@ def running_server(app, token: str, ready_timeout: float) -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, ws="none", lifespan="on", log_level="warning",
-                                           timeout_graceful_shutdown=None))
+    server = uvicorn.Server(uvicorn_config(app, app.state.settings, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + ready_timeout
