@@ -112,11 +112,11 @@ def metric_sum(text: str, name: str) -> float:
 
 
 class LoadRun(NamedTuple):
-    latencies: np.ndarray  # (requests,) s
-    seconds: float  # recorded wall time
+    latencies: np.ndarray  # (requests,) s, of the requests sent in the recorded window
+    seconds: float  # the recorded window's wall time
     load_cpu: float  # CPU seconds of the load generator over it
     server_cpu: float  # CPU seconds of the server over it
-    metrics_before: str
+    metrics_before: str  # /metrics at the window's start and end: the points answered in it
     metrics_after: str
 
 
@@ -125,7 +125,8 @@ def closed_loop(
 ) -> LoadRun:
     """`clients` threads, each with its own connection, sending one-point msgpack requests back
     to back: `warmup` seconds unrecorded (connections open, caches warm), then `seconds` recorded.
-    Runs in its own process (`run_load`).
+    Runs in its own process (`run_load`). Throughput and server CPU are counted over the window
+    itself, not until the last answer: with a slow model many clients wait longer than a window.
     """
     latencies: list[float] = []
     measure_from = time.perf_counter() + warmup
@@ -154,15 +155,18 @@ def closed_loop(
     for thread in threads:
         thread.start()
     time.sleep(max(0.0, measure_from - time.perf_counter()))
+    # The window runs from one /metrics answer to the next, CPU times read beside each.
     before = metrics_text(port)
-    cpu_before, server_before = time.process_time(), process_cpu_seconds(server_pid)
+    started, cpu_before, server_before = (
+        time.perf_counter(), time.process_time(), process_cpu_seconds(server_pid))
+    time.sleep(max(0.0, stop - time.perf_counter()))
+    after = metrics_text(port)
+    seconds, load_cpu, server_cpu = (
+        time.perf_counter() - started, time.process_time() - cpu_before,
+        process_cpu_seconds(server_pid) - server_before)
     for thread in threads:
         thread.join()
-    return LoadRun(
-        np.array(latencies), time.perf_counter() - measure_from,
-        time.process_time() - cpu_before, process_cpu_seconds(server_pid) - server_before,
-        before, metrics_text(port),
-    )
+    return LoadRun(np.array(latencies), seconds, load_cpu, server_cpu, before, after)
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -211,15 +215,16 @@ def measure_round(load_process, args, server_pid: int, clients: int, engine, buc
         closed_loop, (args.port, server_pid, clients, args.warmup, args.seconds, points))
     delta = {name: metric_sum(run.metrics_after, name) - metric_sum(run.metrics_before, name)
              for name in ("lensserve_batch_size_points_sum", "lensserve_batch_size_points_count",
-                          "lensserve_batch_padded_size_points_sum")}
+                          "lensserve_batch_padded_size_points_sum", "lensserve_points_total")}
+    answered = delta["lensserve_points_total"]
     batches = delta["lensserve_batch_size_points_count"]
     mean_batch = delta["lensserve_batch_size_points_sum"] / batches
     bucket = next(b for b in buckets if b >= round(mean_batch))
     return Round(
-        run.latencies, len(run.latencies) / run.seconds, mean_batch,
+        run.latencies, answered / run.seconds, mean_batch,
         delta["lensserve_batch_padded_size_points_sum"] / batches, bucket,
         in_process_seconds(engine, bucket, points, args.seconds),
-        run.server_cpu / len(run.latencies), run.load_cpu / run.seconds,
+        run.server_cpu / answered, run.load_cpu / run.seconds,
     )
 
 
