@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from service import docs
 from service.batcher import Batcher, QueueSpec
 from service.engine import Engine, configure_jax
 from service.environment import intra_op_pool_size
@@ -126,11 +127,12 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
         version="1",
         summary="A warm, batching strong-lens log-evidence service (JAX)",
         lifespan=lifespan,
+        **docs.BUILTIN_DOCS_OFF,  # served by docs.router instead, behind the token
     )
     app.state.settings = settings
     app.state.metrics = app_metrics
     app.state.exit_code = 0
-    for router in (health.router, metrics.router, models.router, log_evidence.router):
+    for router in (health.router, metrics.router, models.router, log_evidence.router, docs.router):
         app.include_router(router)
     app.add_middleware(log_evidence.LogEvidenceFastPath)
     return app

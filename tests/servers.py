@@ -21,6 +21,28 @@ def every_bucket_compiled(client: httpx.Client) -> bool:
     return all(model["state"] == "ready" for model in client.get("/v1/models").json()["models"])
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_compiled(process, url: str, token: str, timeout: float = 300) -> None:
+    """Wait for the server `process` at `url` to have every bucket compiled; fails if it exits."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
+        while True:
+            assert process.poll() is None, "the server exited during start-up"
+            assert time.monotonic() < deadline, "never became ready"
+            try:
+                if every_bucket_compiled(client):
+                    return
+                assert client.get("/healthz").json() == {"status": "alive"}
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def running_server(app, token: str, ready_timeout: float) -> Iterator[str]:
     """Serve `app` with uvicorn on a free loopback port; yields the base URL once /readyz is 200."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -12,32 +11,15 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 
-from tests.service.conftest import CACHE_DIR, random_points
+from tests.servers import free_port, wait_until_compiled
+from tests.service.conftest import CACHE_DIR, TOKEN, random_points
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_ready(process: subprocess.Popen, url: str, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        assert process.poll() is None, "the server exited during start-up"
-        assert time.monotonic() < deadline, "never became ready"
-        try:
-            if httpx.get(f"{url}/readyz").status_code == 200:
-                return
-            assert httpx.get(f"{url}/healthz").json() == {"status": "alive"}
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-
-
+@pytest.mark.timeout(600)
 def test_serve_compiles_reports_ready_and_finishes_in_flight_work_on_sigterm(tmp_path, served):
     # Same model and buckets as the session server: the compilation cache is warm.
     config = tmp_path / "lensserve.toml"
@@ -61,7 +43,7 @@ def test_serve_compiles_reports_ready_and_finishes_in_flight_work_on_sigterm(tmp
     with subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True) as process:
         try:
-            wait_ready(process, url)
+            wait_until_compiled(process, url, TOKEN)
             in_flight = threading.Thread(target=post)
             in_flight.start()
             time.sleep(0.3)  # the 64 points are queued or running (8 batches of 8)

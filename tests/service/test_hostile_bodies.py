@@ -13,11 +13,9 @@ import httpx
 import msgpack
 import numpy as np
 import pytest
-from fastapi import FastAPI
 
 from service import docs
 from service.app import create_app
-from service.routes import health, log_evidence, metrics, models
 from service.wire import MSGPACK, pack_array, unpack_array
 from tests.service.conftest import AUTH, TOKEN, random_points, running_server, small_settings
 
@@ -34,19 +32,6 @@ def roomy_url(served):
     the decoder; one bucket, no gradients, so it is ready at once from the compilation cache."""
     settings = small_settings(max_body_bytes=20_000_000, buckets=(1,), gradient=False)
     with running_server(create_app(settings, {"mge": served.model})) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def documented_url(served):
-    """The service's routes and state with the documentation behind the token, wired as
-    `create_app` wires it: FastAPI's own documentation routes off, `docs.router` included."""
-    app = FastAPI(title="lensserve", **docs.BUILTIN_DOCS_OFF)
-    app.state = served.app.state
-    for router in (health.router, metrics.router, models.router, log_evidence.router,
-                   docs.router):
-        app.include_router(router)
-    with running_server(app) as url:
         yield url
 
 
@@ -187,8 +172,8 @@ def test_a_16_mb_body_of_tiny_rows_is_refused_while_healthz_keeps_answering(room
     assert worst < 0.5, f"/healthz took {worst:.2f} s at worst ({len(latencies)} polls)"
 
 
-def test_the_documentation_needs_the_token(documented_url):
-    with httpx.Client(base_url=documented_url) as http:
+def test_the_documentation_needs_the_token(served):
+    with httpx.Client(base_url=served.url) as http:
         for path in DOCS:
             anonymous = http.get(path)
             assert anonymous.status_code == 401, path
@@ -198,8 +183,8 @@ def test_the_documentation_needs_the_token(documented_url):
         assert docs.OPENAPI_PATH in http.get(docs.SWAGGER_UI_PATH, headers=AUTH).text
 
 
-def test_openapi_documents_401_on_every_route_that_needs_the_token(documented_url):
-    schema = httpx.get(documented_url + docs.OPENAPI_PATH, headers=AUTH).json()
+def test_openapi_documents_401_on_every_route_that_needs_the_token(served):
+    schema = httpx.get(served.url + docs.OPENAPI_PATH, headers=AUTH).json()
     operations = {(path, method): operation for path, item in schema["paths"].items()
                   for method, operation in item.items()}
     protected = {key for key, operation in operations.items() if operation.get("security")}

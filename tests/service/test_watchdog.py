@@ -16,30 +16,12 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.servers import free_port, wait_until_compiled
 from tests.service.blocking_server import BLOCK_ABOVE
-from tests.service.conftest import AUTH, CACHE_DIR
+from tests.service.conftest import AUTH, CACHE_DIR, TOKEN
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 GRACE_S = 5.0  # blocking_server's shutdown_grace_s
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_ready(client: httpx.Client, server: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "the server exited during start-up"
-        try:
-            if client.get("/readyz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("the server did not become ready")
 
 
 def point(client: httpx.Client, radius: float) -> list[float]:
@@ -59,11 +41,12 @@ def start_blocking_server(port: int, stderr) -> subprocess.Popen:
 @pytest.mark.timeout(300)
 def test_a_stuck_batch_trips_the_watchdog_and_sigterm_still_exits(tmp_path):
     port = free_port()
-    stderr = (tmp_path / "stderr.txt").open("w+")
-    server = start_blocking_server(port, stderr)
+    log_path = tmp_path / "stderr.txt"
+    with log_path.open("w") as stderr:
+        server = start_blocking_server(port, stderr)
     try:
+        wait_until_compiled(server, f"http://127.0.0.1:{port}", TOKEN, timeout=240)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=60) as client:
-            wait_until_ready(client, server, timeout=240)
             started = time.monotonic()
             stuck = client.post("/v1/models/blocking/log-evidence",
                                 json={"parameters": [point(client, BLOCK_ABOVE + 1)]})
@@ -88,8 +71,7 @@ def test_a_stuck_batch_trips_the_watchdog_and_sigterm_still_exits(tmp_path):
     finally:
         server.kill()
         server.wait()
-    stderr.seek(0)
-    log = stderr.read()
+    log = log_path.read_text()
     assert "watchdog: batch of model blocking bucket 1" in log
     assert "lensserve-dispatcher" in log or "most recent call first" in log  # the stacks
     assert "still running after" in log
@@ -100,8 +82,7 @@ def test_a_half_sent_body_does_not_hold_up_sigterm(tmp_path):
     port = free_port()
     server = start_blocking_server(port, subprocess.DEVNULL)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=60) as client:
-            wait_until_ready(client, server, timeout=240)
+        wait_until_compiled(server, f"http://127.0.0.1:{port}", TOKEN, timeout=240)
         with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
             sock.sendall(b"POST /v1/models/blocking/log-evidence HTTP/1.1\r\nhost: x\r\n"
                          b"content-type: application/json\r\ncontent-length: 100\r\n\r\n{")
