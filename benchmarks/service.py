@@ -302,7 +302,8 @@ def main() -> None:
         points = model.reference_parameters + rng.normal(0, 0.02, (4096, len(model.priors)))
         points[:, model.parameter_names.index("lens.mass.einstein_radius")] = rng.uniform(
             1.2, 2.0, 4096)
-        engine = Engine(models, dict.fromkeys(models, settings.buckets), gradient=False)
+        engine = Engine(models, dict.fromkeys(models, settings.buckets), gradient=False,
+                        cache_dir=settings.compilation_cache_dir)
         engine.compile()
 
         rows = []
