@@ -243,8 +243,8 @@ def summarize(clients: int, rounds: list[Round]) -> str:
     ratios = ", ".join(f"{r.http_rate / r.local_rate:.2f}" for r in rounds)
     return (
         f"| {clients} | {len(latencies)} | {median(r.mean_batch for r in rounds):.1f} "
-        f"| {median(r.mean_padded for r in rounds):.1f} | {median(r.http_rate for r in rounds):.0f} "
-        f"| {buckets} | {local_rate:.0f} "
+        f"| {median(r.mean_padded for r in rounds):.1f} | {median(r.http_rate for r in rounds):.3g} "
+        f"| {buckets} | {local_rate:.3g} "
         f"| {median(r.http_rate / r.local_rate for r in rounds):.2f} ({ratios}) "
         f"| {p50:.1f} | {p99:.1f} | {batch_ms:.1f} | {p50 - floor_ms:.1f} "
         f"| {median(r.server_cpu_per_point for r in rounds) * 1e3:.2f} "
