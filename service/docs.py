@@ -35,12 +35,20 @@ _UNAUTHORIZED = {
     "content": {"application/json": {"schema": ErrorResponse.model_json_schema()}},
 }
 
+# uvicorn's HTTP parser answers this, in plain text, before any route runs (Schemathesis sent a
+# generated `content-length: 9[O` header to `GET /v1/models`): every operation can get it.
+_MALFORMED_REQUEST = {
+    "description": "malformed HTTP request (e.g. an unparsable Content-Length), refused by the "
+    "HTTP server before the application reads it",
+    "content": {"text/plain": {"schema": {"type": "string"}}},
+}
+
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_token)])
 
 
 @router.get(OPENAPI_PATH)
 async def openapi(request: Request) -> JSONResponse:
-    return JSONResponse(documented_unauthorized(request.app.openapi()))
+    return JSONResponse(documented_malformed_request(documented_unauthorized(request.app.openapi())))
 
 
 @router.get(SWAGGER_UI_PATH)
@@ -78,6 +86,17 @@ def documented_unauthorized(schema: dict[str, Any]) -> dict[str, Any]:
         for operation in operations.values():
             if operation.get("security"):
                 operation["responses"].setdefault("401", _UNAUTHORIZED)
+    return schema
+
+
+def documented_malformed_request(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with the HTTP server's 400 answer to a malformed request on every operation.
+
+    Idempotent: it edits FastAPI's cached schema in place.
+    """
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            operation["responses"].setdefault("400", _MALFORMED_REQUEST)
     return schema
 
 

@@ -6,6 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, field_validator
 
+# The documentation's example point: one a served model answers, of the `mge` kind (15 parameters)
+# that the README's examples use.
+EXAMPLE_MGE_POINT = [0.0, 0.0, 0.05, 0.08, 0.0, 0.0, 0.05, 0.12, 1.6, 0.01, 0.02, 0.1, 0.05, 0.1, 0.1]
+
 
 class LogEvidenceRequest(BaseModel):
     """Points to evaluate: `parameters` is (n, P), one row per point (a flat list is one point).
@@ -18,7 +22,7 @@ class LogEvidenceRequest(BaseModel):
     parameters: list[list[StrictFloat]] = Field(
         description="(n, P) parameter vectors in the order of the model's parameter_names; "
         "numbers only",
-        examples=[[[1.6, 0.0, 0.0, 0.05, -0.05, 0.01, 0.02]]],
+        examples=[[EXAMPLE_MGE_POINT]],
     )
     gradient: StrictBool = Field(
         default=False, description="also return d log-evidence / d parameters"

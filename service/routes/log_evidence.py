@@ -17,9 +17,9 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import Response
 from starlette.datastructures import Headers
 
@@ -32,7 +32,12 @@ from service.evaluation import (
     UnknownModel,
     WrongParameterCount,
 )
-from service.schemas import ErrorResponse, LogEvidenceRequest, LogEvidenceResponse
+from service.schemas import (
+    EXAMPLE_MGE_POINT,
+    ErrorResponse,
+    LogEvidenceRequest,
+    LogEvidenceResponse,
+)
 from service.wire import (
     JSON,
     MSGPACK,
@@ -56,6 +61,19 @@ _MSGPACK_DOC = (
     "{log_evidence: <array>, gradient: <array> | nil, status: [str]} with arrays packed the same "
     "way (non-finite values kept as floats)."
 )
+_JSON_EXAMPLES = {
+    "one point": {"summary": "one point of an mge model",
+                  "value": {"parameters": [EXAMPLE_MGE_POINT]}},
+    "gradient": {"summary": "two points and their gradients",
+                 "value": {"parameters": [EXAMPLE_MGE_POINT, EXAMPLE_MGE_POINT], "gradient": True}},
+    "invalid point": {
+        "summary": "a negative Einstein radius: answered `invalid: ...`, log_evidence null",
+        "value": {"parameters": [EXAMPLE_MGE_POINT[:8] + [-1.6] + EXAMPLE_MGE_POINT[9:]]},
+    },
+}
+ModelName = Annotated[
+    str, Path(description="a served model's name (`GET /v1/models`)", examples=["mge"])
+]
 ERRORS = {
     code: {"model": ErrorResponse, "description": text} for code, text in {
         401: "missing, wrong or repeated bearer token",
@@ -176,14 +194,15 @@ router = APIRouter(prefix="/v1", tags=["models"])
         "requestBody": {
             "required": True,
             "content": {
-                JSON: {"schema": LogEvidenceRequest.model_json_schema()},
+                JSON: {"schema": LogEvidenceRequest.model_json_schema(),
+                       "examples": _JSON_EXAMPLES},
                 MSGPACK: {"schema": {"type": "string", "format": "binary",
                                      "description": _MSGPACK_DOC}},
             },
         }
     },
 )
-async def log_evidence(name: str, request: Request) -> Response:
+async def log_evidence(name: ModelName, request: Request) -> Response:
     result = await answer(request.app.state, name, request.headers, request.receive)
     return Response(result.body, result.status, dict(result.headers), result.media_type)
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException
 
 from service.dependencies import EvaluatorDep, SettingsDep, require_token
 from service.evaluation import Evaluator, UnknownModel
-from service.routes.log_evidence import ERRORS
+from service.routes.log_evidence import ERRORS, ModelName
 from service.schemas import Limits, ModelInfo, ModelsResponse
 
 router = APIRouter(prefix="/v1", tags=["models"], dependencies=[Depends(require_token)])
@@ -38,7 +38,7 @@ async def list_models(
 
 
 @router.get("/models/{name}", summary="One served model", responses={404: ERRORS[404]})
-async def get_model(name: str, evaluator: EvaluatorDep) -> ModelInfo:
+async def get_model(name: ModelName, evaluator: EvaluatorDep) -> ModelInfo:
     try:
         return _info(name, evaluator)
     except UnknownModel as error:
