@@ -246,11 +246,16 @@ def test_a_client_that_gives_up_is_dropped_before_dispatch(served, client, monke
     # Hold every dispatcher inside a batch so the impatient request is surely still queued when
     # its client gives up (a fast model would otherwise answer it in time).
     batcher = served.app.state.evaluator.batcher
-    evaluate, gate = batcher._evaluate, threading.Event()
+    evaluate, gate, inside = batcher._evaluate, threading.Event(), threading.Semaphore(0)
 
     def held(*arguments):
+        inside.release()
         gate.wait(60)
         return evaluate(*arguments)
+
+    async def every_dispatcher_held():
+        for _ in batcher._threads:  # on a loaded machine 0.2 s was sometimes not enough
+            assert await asyncio.to_thread(inside.acquire, timeout=30)
 
     monkeypatch.setattr(batcher, "_evaluate", held)
 
@@ -260,7 +265,7 @@ def test_a_client_that_gives_up_is_dropped_before_dispatch(served, client, monke
                 "/v1/models/mge/log-evidence",
                 json={"parameters": random_points(served.model, 8, seed=200 + i).tolist()},
             )) for i in range(len(batcher._threads))]
-            await asyncio.sleep(0.2)
+            await every_dispatcher_held()
             with pytest.raises(httpx.ReadTimeout):
                 await http.post(
                     "/v1/models/mge/log-evidence",
