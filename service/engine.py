@@ -87,10 +87,6 @@ class Engine:
         """Every model answers (has at least its smallest bucket)."""
         return all(self._compiled_buckets.values())
 
-    @property
-    def fully_compiled(self) -> bool:
-        return all(self.compiled_buckets(name) == self.buckets[name] for name in self.models)
-
     def model_ready(self, name: str) -> bool:
         return bool(self._compiled_buckets[name])
 
