@@ -229,7 +229,7 @@ class Batcher:
     def stuck(self) -> bool:
         """Some batch is running past the watchdog's bound."""
         with self._cond:
-            return any(running.stuck for running in self._running)
+            return bool(self._stuck_batches())
 
     def stuck_after(self, model: str, bucket: int, gradient: bool) -> float:
         """Seconds a batch may run before the watchdog calls it stuck."""
@@ -287,14 +287,25 @@ class Batcher:
             if slices:
                 self._dispatch(model, slices)
 
+    def _stuck_batches(self) -> list[_Running]:
+        return [running for running in self._running if running.stuck]
+
     def _all_dispatchers_stuck(self) -> bool:
-        return sum(running.stuck for running in self._running) >= len(self._threads)
+        return len(self._stuck_batches()) >= len(self._threads)
 
     def _stuck_message(self) -> str:
-        stuck = [running for running in self._running if running.stuck]
         now = time.monotonic()
         return "batches stuck: " + ", ".join(
-            f"model {r.model} bucket {r.bucket} for {now - r.started:.0f} s" for r in stuck)
+            f"model {r.model} bucket {r.bucket} for {now - r.started:.0f} s"
+            for r in self._stuck_batches())
+
+    def _done_running(self, running: _Running) -> None:
+        """A batch returned or failed (lock held): no longer watched; a stuck one is logged."""
+        self._running.remove(running)
+        if running.stuck:
+            logger.warning("stuck batch of model %s bucket %d returned after %.1f s",
+                           running.model, running.bucket, time.monotonic() - running.started)
+            self._metrics.stuck_now.set(len(self._stuck_batches()))
 
     def _watch(self) -> None:
         """The watchdog: every second, flag running batches past their bound (see module doc)."""
@@ -317,7 +328,7 @@ class Batcher:
                     self._metrics.stuck_batches.labels(running.model).inc()
                 if newly_stuck and self._all_dispatchers_stuck():
                     self._fail_queued(BatchStuck(self._stuck_message()))
-                self._metrics.stuck_now.set(sum(r.stuck for r in self._running))
+                self._metrics.stuck_now.set(len(self._stuck_batches()))
             for running in newly_stuck:
                 logger.error(
                     "watchdog: batch of model %s bucket %d%s has run %.1f s; every thread's "
@@ -426,7 +437,7 @@ class Batcher:
         except Exception as error:  # noqa: BLE001 - every waiting request must get an answer
             logger.exception("evaluation of a %d-point batch of model %s failed", bucket, model)
             with self._cond:
-                self._running.remove(running)
+                self._done_running(running)
                 for s in slices:
                     _fail(s.job, error)
             return
@@ -434,12 +445,8 @@ class Batcher:
         self._metrics.observe_batch(model, n, bucket, gradient, seconds)
         finished = []
         with self._cond:  # another dispatcher may be filling other slices of the same request
-            self._running.remove(running)
-            if running.stuck:
-                logger.warning("stuck batch of model %s bucket %d returned after %.1f s",
-                               model, bucket, seconds)
-                self._metrics.stuck_now.set(sum(r.stuck for r in self._running))
-            else:
+            self._done_running(running)
+            if not running.stuck:
                 self._recent.setdefault((model, bucket, gradient), deque(maxlen=RECENT_BATCHES)
                                         ).append(seconds)
             row = 0
