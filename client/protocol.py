@@ -27,9 +27,11 @@ MSGPACK = "application/msgpack"
 TRANSPORTS = {"json": JSON, "msgpack": MSGPACK}
 # Overload or a gateway in between: evaluation is a pure function, so asking again is safe.
 RETRY_STATUSES = frozenset({502, 503, 504})
-# Upper bounds of one point's share of a body, to split batches below `max_body_bytes`.
-_BODY_BYTES_PER_VALUE = {MSGPACK: 8, JSON: 26}
-_BODY_OVERHEAD = 256
+# The longest JSON number a float64 becomes: sign, 17 digits, point and a 3-digit exponent.
+_LONGEST_FLOAT = -1.2345678901234567e-300
+# Room for what grows with the number of points besides the values (msgpack's bin and shape
+# headers, a few bytes) and for the transport's rounding.
+_BODY_SLACK = 64
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,15 @@ def as_points(theta: Any, n_params: int) -> np.ndarray:
 
 
 def chunk_size(max_request_points: int, max_body_bytes: int, n_params: int, media: str) -> int:
-    """The most points one request may carry under both the point and the body limits."""
-    by_body = (max_body_bytes - _BODY_OVERHEAD) // (_BODY_BYTES_PER_VALUE[media] * n_params)
+    """The most points one request may carry under both the point and the body limits.
+
+    The body's size is measured on the encoder itself with the longest numbers there are, so
+    brackets, separators and keys count as they are sent: a body of n points is the body of one
+    plus n - 1 times what each further point adds.
+    """
+    one, two = (len(encode_request(np.full((n, n_params), _LONGEST_FLOAT), False, media)[0])
+                for n in (1, 2))
+    by_body = (max_body_bytes - _BODY_SLACK - one) // (two - one) + 1
     return max(1, min(max_request_points, by_body))
 
 
