@@ -1,19 +1,25 @@
-"""What `Client` and `AsyncClient` share: addresses, headers, reading answers, splitting batches.
+"""What `Client` and `AsyncClient` share: every call as steps, free of I/O.
 
-Everything here is free of I/O; the two clients differ only in how they send and wait.
+A call (describe, evaluate, wait until ready) is a generator that yields what to do, `Send` a
+request or `Sleep`, and is sent back what came of it: the `httpx.Response`, or None after a sleep;
+a transport error (`httpx.TransportError`) is thrown into it where it yielded. The calls decide
+everything else (addresses, headers, chunking, retries and backoff, reading answers, errors), so
+the two clients differ only in how they send and wait. `Call` runs the steps for them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+import time
+from collections.abc import Callable, Generator, Iterator
+from typing import Any, Generic, NamedTuple, TypeVar
 from urllib.parse import quote
 
 import httpx
 
-from client.errors import ServiceError
+from client.errors import ServiceError, ServiceUnavailable
 from client.model import Limits, ModelDescription
 from client.protocol import (
+    RETRY_STATUSES,
     TRANSPORTS,
     Evaluation,
     RetryPolicy,
@@ -23,6 +29,7 @@ from client.protocol import (
     decode_evaluation,
     encode_request,
     error_detail,
+    retry_after_seconds,
 )
 
 # Transport failures after which the same request may simply be sent again. A read timeout is
@@ -35,9 +42,59 @@ RETRYABLE_ERRORS = (
 FALLBACK_LIMITS = Limits(max_request_points=1024, max_body_bytes=16 * 2**20, max_batch_size=64,
                          buckets=())
 
+T = TypeVar("T")
+
+
+class Send(NamedTuple):
+    """Send this request with the client's httpx client (its timeout and defaults apply) and
+    reply with the response, or with the `httpx.TransportError` raised instead."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    content: bytes | None = None
+
+
+class Sleep(NamedTuple):
+    """Wait this long, then reply None."""
+
+    seconds: float
+
+
+Step = Send | Sleep
+Reply = httpx.Response | httpx.TransportError | None
+Steps = Generator[Step, Reply, T]
+
+
+class Call(Generic[T]):
+    """One call's steps as a client runs them: do `step`, `resume` with what came of it, until
+    `done`; then `result` is what the call returned (its exceptions propagate from `resume`)."""
+
+    def __init__(self, steps: Steps[T]) -> None:
+        self._steps = steps
+        self.step: Step | None = None
+        self.result: T | None = None
+        self.resume(None)  # what starts a generator
+
+    @property
+    def done(self) -> bool:
+        return self.step is None
+
+    def resume(self, reply: Reply) -> None:
+        try:
+            if isinstance(reply, Exception):
+                self.step = self._steps.throw(reply)
+            else:
+                self.step = self._steps.send(reply)
+        except StopIteration as finished:
+            self.step, self.result = None, finished.value
+
 
 class Session:
-    """One client's configuration and the pure steps of a call."""
+    """One client's configuration, what it knows of the service, and its calls as steps.
+
+    `clock` (seconds, monotonic) times the retries and readiness; tests may pass their own.
+    """
 
     def __init__(
         self,
@@ -47,6 +104,7 @@ class Session:
         transport: str,
         retry: RetryPolicy,
         max_request_points: int | None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
@@ -57,11 +115,82 @@ class Session:
         self.media = TRANSPORTS[transport]
         self.retry = retry
         self.max_request_points = max_request_points
+        self.clock = clock
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.models_url = f"{self.url}/v1/models"
         self.evaluate_url = f"{self.url}/v1/models/{quote(model, safe='')}/log-evidence"
         self.ready_url = f"{self.url}/readyz"
         self.stats = StatsCounter()
+        self.described: tuple[ModelDescription, Limits] | None = None
+
+    def describe(self) -> Steps[tuple[ModelDescription, Limits]]:
+        """Fetch this client's model and the service limits (`GET /v1/models`) and keep them."""
+        response = yield from self.send("GET", self.models_url)
+        self.described = self.read_models(response)
+        return self.described
+
+    def description(self) -> Steps[tuple[ModelDescription, Limits]]:
+        """The model and limits, fetched on first use."""
+        return self.described or (yield from self.describe())
+
+    def evaluate(self, theta: Any, gradient: bool) -> Steps[Evaluation]:
+        """Validate `theta` and evaluate it, chunk by chunk, in one `Evaluation`."""
+        model, limits = yield from self.description()
+        parts = []
+        for n, body, headers in self.requests(theta, gradient, model, limits):
+            response = yield from self.send("POST", self.evaluate_url, body, headers)
+            parts.append(self.read_evaluation(response, n, model.n_params))
+        return Evaluation.concatenate(parts)
+
+    def wait_until_ready(self, timeout: float, poll: float) -> Steps[None]:
+        """Ask `/readyz` every `poll` seconds until it answers 200; `ServiceUnavailable` once
+        `timeout` seconds would pass. Overload and dropped connections count as not ready."""
+        deadline = self.clock() + timeout
+        while True:
+            try:
+                response = yield Send("GET", self.ready_url, self.headers)
+                if response.status_code == 200:
+                    return
+                if response.status_code not in RETRY_STATUSES:
+                    raise_for_error(response)
+                reason = response.text
+            except RETRYABLE_ERRORS as error:
+                reason = repr(error)
+            if self.clock() + poll > deadline:
+                raise ServiceUnavailable(None, f"not ready after {timeout} s: {reason}")
+            yield Sleep(poll)
+
+    def send(
+        self, method: str, url: str, content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Steps[httpx.Response]:
+        """One request, retried on overload and dropped connections under the retry policy;
+        the first answer that is neither (an error included) is returned."""
+        step = Send(method, url, {**self.headers, **(headers or {})}, content)
+        started = self.clock()
+        attempt = 0
+        while True:
+            self.stats.add(requests=1)
+            try:
+                response = yield step
+            except RETRYABLE_ERRORS as error:
+                failure, retry_after, cause = f"{type(error).__name__}: {error}", None, error
+            except httpx.TimeoutException as error:
+                raise ServiceError(None, f"no answer from {url} in time: {error!r}") from error
+            else:
+                if response.status_code not in RETRY_STATUSES:
+                    return response
+                failure = f"{response.status_code}: {response.text[:200]}"
+                retry_after, cause = retry_after_seconds(response.headers.get("retry-after")), None
+            wait = self.retry.delay(attempt, retry_after, self.clock() - started)
+            if wait is None:
+                raise ServiceUnavailable(
+                    None, f"{method} {url}: gave up after {attempt + 1} attempt(s) in "
+                    f"{self.clock() - started:.1f} s; last: {failure}"
+                ) from cause
+            self.stats.add(retries=1)
+            yield Sleep(wait)
+            attempt += 1
 
     def read_models(self, response: httpx.Response) -> tuple[ModelDescription, Limits]:
         """This client's model and the service limits from a `GET /v1/models` answer."""
