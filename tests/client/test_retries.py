@@ -1,5 +1,6 @@
 """Retries: a really full queue (503 + Retry-After), refused connections, and the policy itself."""
 
+import asyncio
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,9 +11,10 @@ import httpx
 import numpy as np
 import pytest
 
-from client import Client, RetryPolicy, ServiceUnavailable
+from client import AsyncClient, Client, RetryPolicy, ServiceUnavailable
 from client.protocol import retry_after_seconds
 from tests.client.conftest import TOKEN, points_near
+from tests.client.test_session import evaluation_answer, models_answer
 
 
 def test_a_full_queue_is_retried_until_every_call_is_answered(served, tiny_queue):
@@ -67,6 +69,40 @@ def test_retry_after_is_honoured():
         with pytest.raises(Exception, match="serves no model"):
             client.describe()
     assert len(calls) == 2 and calls[1] - calls[0] >= 1.0
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_both_clients_run_the_steps_through_their_own_httpx_client(kind):
+    """A refused connection and a 503 are retried; every request goes out with the httpx
+    client's own timeout and default headers."""
+    sent = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        if len(sent) == 1:
+            raise httpx.ConnectError("refused", request=request)
+        answers = [httpx.Response(503, headers={"Retry-After": "0"}), models_answer(),
+                   evaluation_answer([-2.5])]
+        return answers[len(sent) - 2]
+
+    transport, options = httpx.MockTransport(handler), dict(timeout=7.0, headers={"X-Trace": "t"})
+    retry = RetryPolicy(initial_delay=0.001)
+    if kind == "sync":
+        with Client("http://service", "mge", token="secret", retry=retry,
+                    http=httpx.Client(transport=transport, **options)) as client:
+            values, stats = client.log_evidence([0.5, 0.5]), client.stats
+    else:
+        async def main():
+            async with AsyncClient("http://service", "mge", token="secret", retry=retry,
+                                   http=httpx.AsyncClient(transport=transport, **options)) as client:
+                return await client.log_evidence([0.5, 0.5]), client.stats
+
+        values, stats = asyncio.run(main())
+    assert values.tolist() == [-2.5]
+    assert (stats.requests, stats.retries, stats.calls) == (4, 2, 1)
+    assert [r.url.path for r in sent] == ["/v1/models"] * 3 + ["/v1/models/mge/log-evidence"]
+    assert all(r.extensions["timeout"]["read"] == 7.0 and r.headers["X-Trace"] == "t"
+               and r.headers["Authorization"] == "Bearer secret" for r in sent)
 
 
 def test_total_time_bounds_the_retries():
