@@ -13,15 +13,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from likelihood.pytree import pytree_dataclass
+
 # Images per FFT batch: small enough that the box, its transform and the product stay in cache
 # (a 160 x 160 box is 0.2 MB per image as complex128), which halves the CPU time of the FFTs
 # against transforming all columns at once.
 BLUR_CHUNK = 8
 
 
+@pytree_dataclass(static=("box_shape", "mask_index", "blurring_index"))
 @dataclass(frozen=True, eq=False)
 class Convolver:
-    """A precomputed PSF convolution on a fixed mask (NumPy constants, reused by every call).
+    """A precomputed PSF convolution on a fixed mask (reused by every call).
 
     mask_index / blurring_index: flat indices into the FFT box of the masked pixels and of the
     blurring pixels; psf_fft: rfft2 of the kernel on that box, centred on its origin.
@@ -29,6 +32,8 @@ class Convolver:
     The box only needs to hold the masked and blurring pixels: the convolution it computes is
     circular, but a masked pixel reads inputs at most half a kernel away, which the blurring
     region bounds, so no value read at a masked pixel wraps around.
+
+    A pytree: `psf_fft` is its leaf (a dataset's PSF), the box and indices are static.
     """
 
     box_shape: tuple[int, int]

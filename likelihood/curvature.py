@@ -29,9 +29,11 @@ import numpy as np
 from likelihood.convolution import Convolver
 from likelihood.curvature_kernel import PixelStencil
 from likelihood.inversion import LinearSystem, dense_system, gram
-from likelihood.mesh.rectangular import Mapping
+from likelihood.mesh.mesh import Mapping
+from likelihood.pytree import pytree_dataclass
 
 
+@pytree_dataclass(static=("stencil",))
 @dataclass(frozen=True, eq=False)
 class MeshOperator:
     """The PSF on a fixed mask, as both formulations need it: `blur` (P, FFTs) and the sparse
@@ -78,7 +80,7 @@ def sparse_mesh_system(mapping: Mapping, pixels: int, light_rows, operator: Mesh
     """The same system as `dense_mesh_system`, without forming B (see the module docstring)."""
     weighted_data = data * (1.0 / noise)
     targets = jnp.concatenate([weighted_data[None], light_rows])
-    mesh_curvature, projections = sparse_mesh_terms(operator, pixels, mapping.indices,
+    mesh_curvature, projections = sparse_mesh_terms(operator.stencil, pixels, mapping.indices,
                                                     mapping.weights, targets, noise)
     curvature = jnp.block([
         [mesh_curvature, projections[:, 1:]],
@@ -103,37 +105,37 @@ def mesh_and_light_system(mapping: Mapping, pixels: int, light_rows, operator: M
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def sparse_mesh_terms(operator: MeshOperator, pixels: int, indices, weights, targets, noise):
+def sparse_mesh_terms(stencil: PixelStencil, pixels: int, indices, weights, targets, noise):
     """(M^T P^T W P M (S, S), M^T P^T W^(1/2) targets^T (S, R)) for R images `targets` (R, N), by
     the host kernel; one call per lane under vmap. Differentiable in the weights and targets
     (the noise is data: no derivative)."""
     shapes = (jax.ShapeDtypeStruct((pixels, pixels), weights.dtype),
               jax.ShapeDtypeStruct((pixels, targets.shape[0]), weights.dtype))
-    return jax.pure_callback(partial(_host_terms, operator, pixels), shapes, indices, weights,
+    return jax.pure_callback(partial(_host_terms, stencil, pixels), shapes, indices, weights,
                              targets, noise, vmap_method="sequential")
 
 
-def _host_terms(operator, pixels, indices, weights, targets, noise):
-    return operator.stencil.terms(indices, weights, 1.0 / np.asarray(noise), targets, pixels)
+def _host_terms(stencil, pixels, indices, weights, targets, noise):
+    return stencil.terms(indices, weights, 1.0 / np.asarray(noise), targets, pixels)
 
 
-def _terms_forward(operator, pixels, indices, weights, targets, noise):
-    return (sparse_mesh_terms(operator, pixels, indices, weights, targets, noise),
+def _terms_forward(stencil, pixels, indices, weights, targets, noise):
+    return (sparse_mesh_terms(stencil, pixels, indices, weights, targets, noise),
             (indices, weights, targets, noise))
 
 
-def _terms_vjp(operator, pixels, residuals, cotangents):
+def _terms_vjp(stencil, pixels, residuals, cotangents):
     indices, weights, targets, noise = residuals
     shapes = (jax.ShapeDtypeStruct(weights.shape, weights.dtype),
               jax.ShapeDtypeStruct(targets.shape, targets.dtype))
     weights_cotangent, targets_cotangent = jax.pure_callback(
-        partial(_host_terms_vjp, operator, pixels), shapes, indices, weights, targets, noise,
+        partial(_host_terms_vjp, stencil, pixels), shapes, indices, weights, targets, noise,
         *cotangents, vmap_method="sequential")
     return None, weights_cotangent, targets_cotangent, None
 
 
-def _host_terms_vjp(operator, pixels, indices, weights, targets, noise, *cotangents):
-    return operator.stencil.terms_vjp(indices, weights, 1.0 / np.asarray(noise), targets, pixels,
+def _host_terms_vjp(stencil, pixels, indices, weights, targets, noise, *cotangents):
+    return stencil.terms_vjp(indices, weights, 1.0 / np.asarray(noise), targets, pixels,
                                       cotangents)
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
+from likelihood.pytree import pytree_dataclass
+
 # Radial over-sampling of light profiles: sub-size 4 inside 0.3", 2 inside 0.6", 1 beyond
 # (PyAutoArray `over_sample_size_via_radial_bins_from`, the reference's production setting).
 LIGHT_SUB_SIZES = (4, 2, 1)
@@ -64,6 +66,7 @@ def radial_sub_sizes(
     return np.asarray(sub_sizes)[bins]
 
 
+@pytree_dataclass(static=("pixel", "binned_pixels", "sub_sizes", "group_pixels"))
 @dataclass(frozen=True, eq=False)
 class OverSampledGrid:
     """Sub-pixel coordinates grouped by sub-size (ascending); in group g, sub_sizes[g]^2 blocks of
@@ -113,12 +116,14 @@ def over_sampled(grid: np.ndarray, sub_sizes: np.ndarray, pixel_scale: float) ->
     )
 
 
+@pytree_dataclass(static=("mask", "blurring", "pixel_scale"))
 @dataclass(frozen=True, eq=False)
 class MaskedGrids:
     """Everything geometric the likelihood needs of a dataset and mask.
 
     mask, blurring: (H, W) bool; grid: (N, 2) masked pixel centres; blurring_grid: (Nb, 2);
     light: over-sampled masked grid for light profiles; data, noise: (N,) masked values.
+    A pytree: the masks and pixel scale are static, the coordinates and values its leaves.
     """
 
     mask: np.ndarray

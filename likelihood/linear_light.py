@@ -13,13 +13,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from likelihood import parameters as par
-from likelihood.light import elliptical_radius_squared, gaussian, mge_sigmas
+from likelihood.light import elliptical_radius_squared, gaussian
 
 
-def support_points(grids) -> np.ndarray:
+def support_points(grids):
     """(M + Nb, 2) where light is evaluated: the over-sampled masked grid, then the blurring
     pixel centres (image plane; ray-trace them for a source)."""
-    return np.concatenate([grids.light.points, grids.blurring_grid])
+    return jnp.concatenate([grids.light.points, grids.blurring_grid])
 
 
 def blurred_gaussians(grids, convolver, radii_squared, basis: np.ndarray, sigmas: np.ndarray,
@@ -48,14 +48,13 @@ def blurred_gaussians(grids, convolver, radii_squared, basis: np.ndarray, sigmas
     return convolver.blur(image, (selection, sigmas), box_index, scale)
 
 
-def weighted_lens_light_rows(model, theta):
-    """(lens_gaussians, N) blurred lens-light Gaussians at parameters `theta`, divided by the
-    noise: rows of A = B^T W^(1/2) (`curvature.mesh_and_light_system`)."""
-    ellipse = par.lens_light(theta)
+def weighted_lens_light_rows(core, values):
+    """(L, N) blurred lens-light Gaussians at named parameter `values`, divided by the noise:
+    rows of A = B^T W^(1/2) (`curvature.mesh_and_light_system`). core: a `ModelCore`."""
+    ellipse = par.ellipse(values, par.LENS_LIGHT_PATH)
     radii_squared = elliptical_radius_squared(
-        support_points(model.grids), ellipse.centre, ellipse.ell_comps)
-    sigmas = mge_sigmas(model.dataset.mask_radius, model.settings.lens_gaussians)
+        support_points(core.grids), ellipse.centre, ellipse.ell_comps)
     return blurred_gaussians(
-        model.grids, model.convolver, radii_squared[None], np.zeros(len(sigmas), int), sigmas,
-        scale=1.0 / model.grids.noise,
+        core.grids, core.convolver, radii_squared[None],
+        np.zeros(core.lens_sigmas.shape[0], int), core.lens_sigmas, scale=1.0 / core.grids.noise,
     )

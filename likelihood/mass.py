@@ -70,7 +70,7 @@ def external_shear_deflections(grid, gamma_1, gamma_2):
 
 
 def traced_grid(grid, mass):
-    """Source-plane positions beta = theta - alpha(theta) for a `MassParameters`."""
+    """Source-plane positions beta = theta - alpha(theta) for a `parameters.Mass`."""
     alpha = isothermal_deflections(grid, mass.centre, mass.ell_comps, mass.einstein_radius)
     alpha = alpha + external_shear_deflections(grid, mass.gamma_1, mass.gamma_2)
     return grid - alpha

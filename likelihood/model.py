@@ -8,47 +8,70 @@ and settings (grids, PSF operator, sigma ladders) and returns a `LensModel` whos
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import jax.numpy as jnp
 import numpy as np
 
+from likelihood import core
 from likelihood.convolution import Convolver, convolver
+from likelihood.core import ModelCore
 from likelihood.dataset import Imaging
 from likelihood.grids import MaskedGrids, masked_grids
 from likelihood.inversion import Inversion
 from likelihood.kinds import KINDS as _KINDS
+from likelihood.light import mge_sigmas
+from likelihood.parameters import ParameterLayout
 from likelihood.settings import ModelSettings
 
 
 @dataclass(frozen=True, eq=False)
 class LensModel:
-    """A compiled-ready lens model; see the module docstring."""
+    """A lens model ready to compile: what it is (kind, dataset, settings, notes, reference
+    parameters) and its `core`, the pytree of arrays its likelihood is a pure function of
+    (`likelihood.core`). `log_evidence(theta)` closes over the core; compile
+    `core.log_evidence(core, theta)` with the core as an argument to serve other datasets of the
+    same shapes with one executable."""
 
     kind: str
     dataset: Imaging
     settings: ModelSettings
-    grids: MaskedGrids
-    convolver: Convolver
-    parameter_specs: tuple
+    core: ModelCore
     reference_parameters: np.ndarray
     notes: str
-    _system: object = field(repr=False)
-    static: object = field(repr=False, default=None)
+
+    # The pure function of (core, theta) the service compiles with the core as an argument.
+    evidence_function = staticmethod(core.log_evidence)
+
+    @property
+    def layout(self) -> ParameterLayout:
+        return self.core.layout
+
+    @property
+    def grids(self) -> MaskedGrids:
+        return self.core.grids
+
+    @property
+    def convolver(self) -> Convolver:
+        return self.core.convolver
 
     @cached_property  # read per request by the service
     def parameter_names(self) -> tuple[str, ...]:
-        return tuple(name for name, _ in self.parameter_specs)
+        return self.layout.names
 
     @cached_property
     def priors(self) -> tuple:
-        return tuple(prior for _, prior in self.parameter_specs)
+        return self.layout.priors
+
+    @property
+    def parameter_specs(self) -> tuple:
+        """((name, prior), ...) in vector order."""
+        return tuple(zip(self.parameter_names, self.priors, strict=True))
 
     def inversion(self, theta) -> Inversion:
         """The solved inversion at parameters `theta` (P,), with every log-evidence term."""
-        return self._system(self, jnp.asarray(theta))
+        return core.inversion(self.core, jnp.asarray(theta))
 
     def log_evidence(self, theta):
         """Scalar log-evidence at `theta` (P,); pure JAX."""
@@ -56,21 +79,7 @@ class LensModel:
 
     def invalid_reason(self, theta) -> str | None:
         """Why the point (P,) cannot be evaluated, or None. Cheap NumPy checks only."""
-        theta = np.asarray(theta, dtype=np.float64)
-        if theta.shape != (len(self.parameter_specs),):
-            return f"expected {len(self.parameter_specs)} parameters, got shape {theta.shape}"
-        bad = [n for n, v in zip(self.parameter_names, theta, strict=True) if not math.isfinite(v)]
-        if bad:
-            return "non-finite value for " + ", ".join(bad)
-        values = dict(zip(self.parameter_names, theta, strict=True))
-        if values["lens.mass.einstein_radius"] < 0:
-            return "lens.mass.einstein_radius must be >= 0"
-        for name, value in values.items():
-            if "ell_comps" in name and abs(value) > 1:
-                return f"{name} must lie in [-1, 1]"
-        if values.get("source.pixelization.coefficient", 1.0) <= 0:
-            return "source.pixelization.coefficient must be > 0"
-        return None
+        return self.layout.invalid_reason(theta)
 
     def describe(self) -> dict:
         return {
@@ -106,8 +115,8 @@ class UnknownKindError(ValueError):
     pass
 
 
-def prior_medians(specs) -> np.ndarray:
-    return np.array([float(prior.from_unit(0.5)) for _, prior in specs])
+def prior_medians(priors) -> np.ndarray:
+    return np.array([float(prior.from_unit(0.5)) for prior in priors])
 
 
 def build_model(
@@ -115,21 +124,25 @@ def build_model(
     kind: str,
     settings: ModelSettings | None = None,
     reference_parameters=None,
+    execution=None,
 ) -> LensModel:
     """Precompute a `LensModel` of `kind` (one of `KINDS`) on `dataset`."""
     if kind not in _KINDS:
         raise UnknownKindError(f"unknown model kind {kind!r}; available: {', '.join(KINDS)}")
-    specs, system, notes, prepare = _KINDS[kind]
+    definition = _KINDS[kind]
     settings = settings or ModelSettings()
     grids = masked_grids(dataset)
     blur = convolver(grids.mask, grids.blurring, dataset.psf)
+    layout = ParameterLayout(definition.parameters)
     reference = (
-        prior_medians(specs) if reference_parameters is None
+        prior_medians(layout.priors) if reference_parameters is None
         else np.asarray(reference_parameters, dtype=np.float64)
     )
-    return LensModel(
-        kind=kind, dataset=dataset, settings=settings, grids=grids,
-        convolver=blur,
-        parameter_specs=specs, reference_parameters=reference, notes=notes, _system=system,
-        static=prepare(dataset, grids, settings, blur) if prepare else None,
+    model_core = ModelCore(
+        grids=grids, convolver=blur,
+        lens_sigmas=mge_sigmas(dataset.mask_radius, settings.lens_gaussians),
+        source=definition.source(dataset, grids, blur, settings, execution),
+        kind=definition, layout=layout,
     )
+    return LensModel(kind=kind, dataset=dataset, settings=settings, core=model_core,
+                     reference_parameters=reference, notes=definition.notes)

@@ -1,32 +1,101 @@
-"""Parameter vectors: names (PyAutoLens model paths), priors and unpacking into named pieces."""
+"""Parameter vectors: one layout per model, and the named pieces the components read from it.
+
+A `ParameterLayout` orders a model's parameters (PyAutoLens model paths, e.g.
+`lens.mass.einstein_radius`), each with its prior and physical domain. Only the layout knows
+positions: `layout.values(theta)` gives {name: value}, and each component takes its own values by
+name (`ellipse(values, "lens.bulge")`, `mass(values)`), so a model is free to order, add or (later)
+fix parameters without any component changing.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import NamedTuple
 
-from likelihood import priors
+import numpy as np
 
-LENS_PARAMETERS = (
-    ("lens.bulge.centre_0", priors.MGE_CENTRE),
-    ("lens.bulge.centre_1", priors.MGE_CENTRE),
-    ("lens.bulge.ell_comps_0", priors.ELL_COMPS),
-    ("lens.bulge.ell_comps_1", priors.ELL_COMPS),
-    ("lens.mass.centre_0", priors.MASS_CENTRE),
-    ("lens.mass.centre_1", priors.MASS_CENTRE),
-    ("lens.mass.ell_comps_0", priors.ELL_COMPS),
-    ("lens.mass.ell_comps_1", priors.ELL_COMPS),
-    ("lens.mass.einstein_radius", priors.EINSTEIN_RADIUS),
-    ("lens.shear.gamma_1", priors.SHEAR),
-    ("lens.shear.gamma_2", priors.SHEAR),
+from likelihood import priors
+from likelihood.priors import Prior
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A named parameter, its prior and the interval [low, high] it must lie in (low excluded
+    when `low_open`)."""
+
+    name: str
+    prior: Prior
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+
+    def invalid_reason(self, value: float) -> str | None:
+        if self.low_open and value <= self.low:
+            return f"{self.name} must be > {self.low:g}"
+        if value < self.low or value > self.high:
+            if math.isinf(self.high):
+                return f"{self.name} must be >= {self.low:g}"
+            return f"{self.name} must lie in [{self.low:g}, {self.high:g}]"
+        return None
+
+
+@dataclass(frozen=True)
+class ParameterLayout:
+    """The order of a model's parameter vector (P,)."""
+
+    parameters: tuple[Parameter, ...]
+
+    def __post_init__(self) -> None:
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"duplicate parameter names in {self.names}")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(parameter.name for parameter in self.parameters)
+
+    @property
+    def priors(self) -> tuple[Prior, ...]:
+        return tuple(parameter.prior for parameter in self.parameters)
+
+    def values(self, theta) -> dict:
+        """{name: theta[i]} of a (P,) vector (NumPy or JAX, traced or not)."""
+        return {name: theta[i] for i, name in enumerate(self.names)}
+
+    def invalid_reason(self, theta) -> str | None:
+        """Why the point (P,) cannot be evaluated, or None. Cheap NumPy checks only."""
+        theta = np.asarray(theta, dtype=np.float64)
+        if theta.shape != (len(self.parameters),):
+            return f"expected {len(self.parameters)} parameters, got shape {theta.shape}"
+        bad = [p.name for p, v in zip(self.parameters, theta, strict=True) if not math.isfinite(v)]
+        if bad:
+            return "non-finite value for " + ", ".join(bad)
+        reasons = (p.invalid_reason(float(v)) for p, v in zip(self.parameters, theta, strict=True))
+        return next((reason for reason in reasons if reason is not None), None)
+
+
+def ellipse_parameters(path: str, centre_prior: Prior) -> tuple[Parameter, ...]:
+    """centre_0, centre_1, ell_comps_0, ell_comps_1 of the profile at `path` (e.g. "lens.bulge")."""
+    return (
+        Parameter(f"{path}.centre_0", centre_prior),
+        Parameter(f"{path}.centre_1", centre_prior),
+        Parameter(f"{path}.ell_comps_0", priors.ELL_COMPS, -1.0, 1.0),
+        Parameter(f"{path}.ell_comps_1", priors.ELL_COMPS, -1.0, 1.0),
+    )
+
+
+MASS_PARAMETERS = (
+    *ellipse_parameters("lens.mass", priors.MASS_CENTRE),
+    Parameter("lens.mass.einstein_radius", priors.EINSTEIN_RADIUS, low=0.0),
+    Parameter("lens.shear.gamma_1", priors.SHEAR),
+    Parameter("lens.shear.gamma_2", priors.SHEAR),
 )
-MGE_SOURCE_PARAMETERS = (
-    ("source.bulge.centre_0", priors.MGE_CENTRE),
-    ("source.bulge.centre_1", priors.MGE_CENTRE),
-    ("source.bulge.ell_comps_0", priors.ELL_COMPS),
-    ("source.bulge.ell_comps_1", priors.ELL_COMPS),
-)
+LENS_LIGHT_PATH = "lens.bulge"
+SOURCE_LIGHT_PATH = "source.bulge"
+REGULARIZATION_COEFFICIENT = "source.pixelization.coefficient"
 PIXELIZATION_PARAMETERS = (
-    ("source.pixelization.coefficient", priors.REGULARIZATION_COEFFICIENT),
+    Parameter(REGULARIZATION_COEFFICIENT, priors.REGULARIZATION_COEFFICIENT, low=0.0,
+              low_open=True),
 )
 
 
@@ -38,6 +107,8 @@ class Ellipse(NamedTuple):
 
 
 class Mass(NamedTuple):
+    """The isothermal ellipsoid's centre, ell_comps and Einstein radius, and the external shear."""
+
     centre: tuple
     ell_comps: tuple
     einstein_radius: object
@@ -45,17 +116,12 @@ class Mass(NamedTuple):
     gamma_2: object
 
 
-def lens_light(theta) -> Ellipse:
-    return Ellipse((theta[0], theta[1]), (theta[2], theta[3]))
+def ellipse(values: dict, path: str) -> Ellipse:
+    return Ellipse((values[f"{path}.centre_0"], values[f"{path}.centre_1"]),
+                   (values[f"{path}.ell_comps_0"], values[f"{path}.ell_comps_1"]))
 
 
-def mass(theta) -> Mass:
-    return Mass((theta[4], theta[5]), (theta[6], theta[7]), theta[8], theta[9], theta[10])
-
-
-def source_light(theta) -> Ellipse:
-    return Ellipse((theta[11], theta[12]), (theta[13], theta[14]))
-
-
-def regularization_coefficient(theta):
-    return theta[11]
+def mass(values: dict) -> Mass:
+    lens = ellipse(values, "lens.mass")
+    return Mass(lens.centre, lens.ell_comps, values["lens.mass.einstein_radius"],
+                values["lens.shear.gamma_1"], values["lens.shear.gamma_2"])

@@ -16,6 +16,7 @@ lane of the same batch.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax
@@ -24,6 +25,10 @@ import numba
 import numpy as np
 from scipy.spatial import Delaunay, QhullError, cKDTree
 
+from likelihood.mesh.mesh import Mapping, Mesh
+
+# Edge points appended to the overlay vertices (the reference's fiducial), held at zero.
+EDGE_POINTS = 30
 # PyAutoArray's `Delaunay(areas_factor=0.5)`: split points sit 0.5 sqrt(dual area) from their vertex.
 SPLIT_AREA_FACTOR = 0.5
 # The reference treats a triangle whose doubled sub-areas sum to at most this as degenerate (weights 0).
@@ -298,3 +303,41 @@ def delaunay_mesh(vertices, points) -> DelaunayMesh:
     return DelaunayMesh(
         vertices, tri.point_corners, point_weights, tri.split_corners, split_weights, tri.status
     )
+
+
+@dataclass(frozen=True)
+class OverlayDelaunay(Mesh):
+    """The reference's `Overlay` image mesh of `overlay` shape with `append_with_circle_edge_points`
+    and `Delaunay(pixels, zeroed_pixels=EDGE_POINTS)`: the overlay vertices inside the mask plus a
+    ring of EDGE_POINTS points at mask_radius + ps/2 (held at zero), traced and border-relocated
+    with the masked pixel centres (pixelization sub-size 1)."""
+
+    overlay: tuple[int, int] = (39, 39)
+    notes = (
+        "Source on a Delaunay mesh of traced image-plane overlay vertices (scipy qhull in a host "
+        "callback, one call per batch) with barycentric interpolation and ConstantSplit "
+        "regularization. The log-evidence is smooth within a triangulation and jumps where the "
+        "triangulation re-wires; gradients are exact almost everywhere. Non-finite or degenerate "
+        "source-plane vertices give a NaN log-evidence for that point only."
+    )
+
+    @classmethod
+    def from_settings(cls, settings) -> OverlayDelaunay:
+        return cls(settings.delaunay_overlay)
+
+    def image_plane_vertices(self, grids, mask_radius: float) -> np.ndarray:
+        return image_plane_vertices(grids.mask, grids.pixel_scale, mask_radius, self.overlay,
+                                    EDGE_POINTS)
+
+    def held(self, vertices) -> np.ndarray:
+        return np.arange(len(vertices)) >= len(vertices) - EDGE_POINTS
+
+    def source_plane_mesh(self, vertices, points) -> DelaunayMesh:
+        return delaunay_mesh(vertices, points)
+
+    def mapping(self, mesh: DelaunayMesh) -> Mapping:
+        """Barycentric weights on each pixel's triangle (padding: index 0, weight 0)."""
+        return Mapping(jnp.maximum(mesh.point_corners, 0), mesh.point_weights)
+
+    def valid(self, mesh: DelaunayMesh):
+        return mesh.status == OK

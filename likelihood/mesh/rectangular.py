@@ -29,11 +29,13 @@ mesh frozen. The kernel CDF is smooth in queries and knots and gets the full der
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from likelihood.mesh.mesh import Mapping, Mesh
 
 # Half-width, in ranks, of the secant that gives the rank CDF its slope under differentiation: wide
 # enough to step over exactly coincident knots (traced grids tie pairs of points by symmetry).
@@ -43,21 +45,6 @@ KERNEL_BANDWIDTH = 1.0
 # Queries per block of the (queries x knots) kernel sum, to bound its memory.
 KERNEL_BLOCK = 512
 TRANSFORMS = ("rank", "kernel")
-
-
-class Mapping(NamedTuple):
-    """Sparse interpolation of each traced (sub-)pixel onto mesh pixels.
-
-    indices: (M, k) int32 mesh-pixel indices; weights: (M, k) interpolation weights (rows sum to 1).
-    """
-
-    indices: jnp.ndarray
-    weights: jnp.ndarray
-
-
-def _rank_cdf_value(knots, t, queries):
-    """jnp.interp(queries, knots, t, left=0, right=1) with its zero-width-bin guard."""
-    return jnp.interp(queries, knots, t, left=0.0, right=1.0)
 
 
 @jax.custom_jvp
@@ -70,7 +57,7 @@ def rank_cdf(sorted_knots, queries):
     the per-bin slope dt / dz is dt / 0.
     """
     n = sorted_knots.shape[0]
-    return _rank_cdf_value(sorted_knots, jnp.arange(1, n + 1) / (n + 1), queries)
+    return jnp.interp(queries, sorted_knots, jnp.arange(1, n + 1) / (n + 1), left=0.0, right=1.0)
 
 
 @rank_cdf.defjvp
@@ -176,3 +163,43 @@ def _square(shape: tuple[int, int]) -> int:
     if shape[0] != shape[1]:
         raise ValueError(f"the adaptive rectangular mesh must be square, got {shape}")
     return int(shape[0])
+
+
+@dataclass(frozen=True)
+class AdaptiveRectangular(Mesh):
+    """The adaptive rectangular mesh of `shape` (square) with CDF `transform` (see the module
+    docstring), adapting to the traced pixels alone."""
+
+    shape: tuple[int, int] = (35, 35)
+    transform: str = "rank"
+
+    def __post_init__(self) -> None:
+        _square(self.shape)
+        if self.transform not in TRANSFORMS:
+            raise ValueError(f"rectangular transform must be one of {TRANSFORMS}, "
+                             f"got {self.transform!r}")
+
+    notes = (
+        "Source: adaptive rectangular mesh with Constant regularization; lens light: MGE with "
+        "linear intensities. With the default rank transform (PyAutoLens' "
+        "RectangularBilinearAdaptDensity) traced pixels are placed on the mesh by their rank, so "
+        "the log-evidence is piecewise constant in the lens mass and shear parameters; its "
+        "gradient in them is finite but is the derivative with the mesh held fixed, not of the "
+        "likelihood. With rectangular_transform='kernel' (RectangularRTUAdaptDensity) the mesh "
+        "follows a smooth kernel-density CDF and the gradient is the true derivative, for "
+        "gradient-based samplers; it costs an N x N kernel sum per evaluation."
+    )
+
+    @classmethod
+    def from_settings(cls, settings) -> AdaptiveRectangular:
+        return cls(settings.mesh_shape, settings.rectangular_transform)
+
+    def held(self, vertices) -> np.ndarray:
+        return edge_pixels(self.shape)
+
+    def source_plane_mesh(self, vertices, points):
+        """The traced pixels themselves: the mesh is placed by them, lane by lane."""
+        return points
+
+    def mapping(self, mesh) -> Mapping:
+        return rectangular_mapping(mesh, mesh, self.shape, self.transform)

@@ -1,15 +1,7 @@
-"""Regularization matrices of source meshes."""
+"""Regularizations of source meshes: the interface and its implementations."""
 
-from likelihood.regularization.constant import (
-    ConstantRegularization,
-    lattice_regularization,
-    log_det_regularization,
-    regularization_matrix,
-)
+from likelihood.regularization.constant import ConstantLattice
+from likelihood.regularization.constant_split import ConstantSplit
+from likelihood.regularization.regularization import Regularization, RegularizationTerms
 
-__all__ = [
-    "ConstantRegularization",
-    "lattice_regularization",
-    "log_det_regularization",
-    "regularization_matrix",
-]
+__all__ = ["ConstantLattice", "ConstantSplit", "Regularization", "RegularizationTerms"]

@@ -12,10 +12,13 @@ ln det H = sum over (j, k) of ln(lambda^2 (mu_j + nu_k) + 1e-8) needs no factori
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
+
+from likelihood.regularization.regularization import Regularization, RegularizationTerms
 
 # The reference adds this to the diagonal so that H is positive definite.
 REGULARIZATION_DIAGONAL = 1e-8
@@ -68,3 +71,15 @@ def regularization_matrix(static: ConstantRegularization, coefficient):
 def log_det_regularization(static: ConstantRegularization, coefficient):
     """ln det H from the Laplacian's eigenvalues (exact; no factorization)."""
     return jnp.sum(jnp.log(coefficient**2 * static.laplacian_eigenvalues + REGULARIZATION_DIAGONAL))
+
+
+@dataclass(frozen=True)
+class ConstantLattice(Regularization):
+    """Constant regularization on the 4-neighbour lattice of a rectangular mesh (`mesh.shape`)."""
+
+    def prepare(self, mesh, vertices) -> ConstantRegularization:
+        return lattice_regularization(mesh.shape)
+
+    def terms(self, coefficient, source_plane_mesh, prepared) -> RegularizationTerms:
+        return RegularizationTerms(regularization_matrix(prepared, coefficient),
+                                   log_det=log_det_regularization(prepared, coefficient))
