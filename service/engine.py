@@ -9,6 +9,10 @@ host callbacks), which is what makes a restart fast.
 
 Every model's smallest bucket is compiled first, so each model answers as soon as it has one
 executable; the larger buckets follow, each handed to `on_buckets` (the batcher) as it is ready.
+
+An executable takes the model's core (`likelihood.core`: its dataset's arrays, on the device once)
+as an argument, so models whose cores have the same structure and shapes (the same kind and
+settings on same-shaped datasets) share their executables: only the first is compiled.
 """
 
 from __future__ import annotations
@@ -63,6 +67,9 @@ class Engine:
         self._cache_dir = cache_dir
         self.on_buckets = on_buckets or (lambda name, buckets: None)
         self._compiled: dict[tuple[str, int, bool], object] = {}
+        self._cores: dict[str, object] = {}  # each model's core, on the device
+        # (function, core structure, leaf shapes, bucket, gradient) -> executable
+        self._by_shape: dict[tuple, object] = {}
         self._compiled_buckets: dict[str, tuple[int, ...]] = dict.fromkeys(self.models, ())
         self._stop = threading.Event()
         self.compile_error: str | None = None
@@ -135,10 +142,20 @@ class Engine:
         import jax
 
         model = self.models[name]
-        function = jax.value_and_grad(model.log_evidence) if gradient else model.log_evidence
+        if name not in self._cores:
+            self._cores[name] = jax.device_put(model.core)
+        core = self._cores[name]
+        function = model.evidence_function
+        key = (function, *shape_signature(core), bucket, gradient)
         started = time.perf_counter()
-        compiled = compile_batched(function, bucket, len(model.parameter_names), self._cache_dir)
-        self._compiled[name, bucket, gradient] = compiled.run
+        if key in self._by_shape:
+            self._compiled[name, bucket, gradient] = self._by_shape[key]
+            logger.info("model %s bucket %d%s shares a compiled executable", name, bucket,
+                        " value_and_grad" if gradient else "")
+            return
+        compiled = compile_batched(jax.value_and_grad(function, argnums=1) if gradient else function,
+                                   core, bucket, len(model.parameter_names), self._cache_dir)
+        self._compiled[name, bucket, gradient] = self._by_shape[key] = compiled.run
         seconds = time.perf_counter() - started
         self._metrics.observe_compilation(name, gradient, seconds)
         logger.info(
@@ -153,6 +170,15 @@ class Engine:
         """Log-evidence (bucket,) and, if asked, gradients (bucket, P) of one bucket-sized batch."""
         executable = self._compiled[name, batch.shape[0], gradient]
         if gradient:
-            values, gradients = executable(batch)
+            values, gradients = executable(self._cores[name], batch)
             return values, gradients
-        return executable(batch), None
+        return executable(self._cores[name], batch), None
+
+
+def shape_signature(core) -> tuple:
+    """What an executable compiled for `core` needs of another core to run it: the same pytree
+    structure (static parts included) and leaf shapes and dtypes."""
+    import jax
+
+    leaves, structure = jax.tree_util.tree_flatten(core)
+    return structure, tuple((leaf.shape, str(leaf.dtype)) for leaf in leaves)

@@ -32,7 +32,9 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-BatchFunction = Callable[[np.ndarray], object]  # (bucket, P) -> the function's outputs (NumPy)
+# (core, batch (bucket, P)) -> the function's outputs (NumPy), for any core of the compiled
+# core's structure and shapes (`likelihood.core`).
+BatchFunction = Callable[[object, np.ndarray], object]
 
 
 @dataclass(frozen=True)
@@ -44,14 +46,18 @@ class Compiled:
     source: str
 
 
-def compile_batched(function: Callable, bucket: int, n_params: int,
+def compile_batched(function: Callable, core, bucket: int, n_params: int,
                     cache_dir: Path | None) -> Compiled:
-    """`jit(vmap(function))` compiled for `(bucket, n_params)` float64 batches."""
+    """`jit(vmap(function, in_axes=(None, 0)))` compiled for a model core shaped as `core` and
+    `(bucket, n_params)` float64 batches: `function(core, theta)`."""
     import jax
     import jax.numpy as jnp
 
     shape = jax.ShapeDtypeStruct((bucket, n_params), jnp.float64)
-    lowered = jax.jit(jax.vmap(function)).lower(shape)
+    # keep_unused: the executable then takes every leaf of the core, in order, whatever the
+    # function reads, which is what `_run_loaded` passes it.
+    batched = jax.jit(jax.vmap(function, in_axes=(None, 0)), keep_unused=True)
+    lowered = batched.lower(core, shape)
     callbacks = lowered._lowering.compile_args["host_callbacks"]
     if not callbacks or cache_dir is None:
         return Compiled(_numpy_outputs(lowered.compile()), "compiled")
@@ -61,7 +67,7 @@ def compile_batched(function: Callable, bucket: int, n_params: int,
 def _numpy_outputs(executable: Callable) -> BatchFunction:
     import jax
 
-    return lambda batch: jax.tree_util.tree_map(np.asarray, executable(batch))
+    return lambda core, batch: jax.tree_util.tree_map(np.asarray, executable(core, batch))
 
 
 class HostCallbackCache:
@@ -128,8 +134,9 @@ def _run_loaded(loaded, out_tree, callbacks) -> BatchFunction:
 
     device = jax.devices()[0]
 
-    def run(batch: np.ndarray):
-        results = loaded.execute_sharded([jax.device_put(batch, device)])
+    def run(core, batch: np.ndarray):
+        arguments = [*jax.tree_util.tree_leaves(core), batch]
+        results = loaded.execute_sharded([jax.device_put(a, device) for a in arguments])
         leaves = [np.asarray(shards[0]) for shards in results.disassemble_into_single_device_arrays()]
         return jax.tree_util.tree_unflatten(out_tree, leaves)
 

@@ -15,11 +15,11 @@ PIXELIZED_DEFAULT_BUCKETS = (1, 2, 4)
 
 def default_specs() -> list[ModelSpec]:
     """The embedded dataset with every model kind the likelihood package offers."""
-    from likelihood import KINDS
+    from likelihood.kinds import KINDS
 
     return [ModelSpec(name=kind, kind=kind,
-                      buckets=None if kind == "mge" else PIXELIZED_DEFAULT_BUCKETS)
-            for kind in KINDS]
+                      buckets=PIXELIZED_DEFAULT_BUCKETS if definition.pixelized else None)
+            for kind, definition in KINDS.items()]
 
 
 def served_specs(specs: list[ModelSpec] | None) -> list[ModelSpec]:

@@ -25,9 +25,10 @@ from service.executables import compile_batched
 import dataclasses
 dataset = dataclasses.replace(default_dataset(), mask_radius=1.0)
 model = build_model(dataset, "delaunay", ModelSettings(lens_gaussians=2, delaunay_overlay=(11, 11)))
-compiled = compile_batched(model.log_evidence, 2, len(model.parameter_names), Path(sys.argv[1]))
+compiled = compile_batched(model.evidence_function, model.core, 2, len(model.parameter_names),
+                           Path(sys.argv[1]))
 points = model.reference_parameters + np.array([[0.0], [0.01]])
-print(json.dumps({"source": compiled.source, "values": compiled.run(points).tolist()}))
+print(json.dumps({"source": compiled.source, "values": compiled.run(model.core, points).tolist()}))
 """
 
 
