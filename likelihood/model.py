@@ -17,6 +17,7 @@ import numpy as np
 
 from likelihood.convolution import Convolver, convolver
 from likelihood.dataset import Imaging
+from likelihood.execution import Execution
 from likelihood.grids import MaskedGrids, masked_grids
 from likelihood.inversion import Inversion
 from likelihood.kinds import KINDS as _KINDS
@@ -115,8 +116,10 @@ def build_model(
     kind: str,
     settings: ModelSettings | None = None,
     reference_parameters=None,
+    execution: Execution | None = None,
 ) -> LensModel:
-    """Precompute a `LensModel` of `kind` (one of `KINDS`) on `dataset`."""
+    """Precompute a `LensModel` of `kind` (one of `KINDS`) on `dataset`, run as `execution`
+    says (None: `Execution()`, the sparse formulation on one kernel thread)."""
     if kind not in _KINDS:
         raise UnknownKindError(f"unknown model kind {kind!r}; available: {', '.join(KINDS)}")
     specs, system, notes, prepare = _KINDS[kind]
@@ -131,5 +134,5 @@ def build_model(
         kind=kind, dataset=dataset, settings=settings, grids=grids,
         convolver=blur,
         parameter_specs=specs, reference_parameters=reference, notes=notes, _system=system,
-        static=prepare(dataset, grids, settings, blur) if prepare else None,
+        static=prepare(dataset, grids, settings, blur, execution or Execution()) if prepare else None,
     )

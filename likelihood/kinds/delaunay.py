@@ -45,14 +45,14 @@ class DelaunayStatic(NamedTuple):
     operator: MeshOperator
 
 
-def prepare(dataset, grids, settings, blur) -> DelaunayStatic:
+def prepare(dataset, grids, settings, blur, execution) -> DelaunayStatic:
     vertices = image_plane_vertices(
         grids.mask, grids.pixel_scale, dataset.mask_radius, settings.delaunay_overlay, EDGE_POINTS
     )
     n_solved = len(vertices) - EDGE_POINTS
     keep = np.concatenate([np.arange(len(vertices)) < n_solved, np.ones(settings.lens_gaussians, bool)])
     return DelaunayStatic(vertices, border_indices(grids.mask), keep,
-                          mesh_operator(blur, grids.mask, dataset.psf))
+                          mesh_operator(blur, grids.mask, dataset.psf, execution))
 
 
 def source_plane(model, mass):

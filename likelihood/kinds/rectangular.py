@@ -43,11 +43,11 @@ class RectangularStatic(NamedTuple):
     operator: MeshOperator
 
 
-def prepare(dataset, grids, settings, blur) -> RectangularStatic:
+def prepare(dataset, grids, settings, blur, execution) -> RectangularStatic:
     keep = np.concatenate([~edge_pixels(settings.mesh_shape), np.ones(settings.lens_gaussians, bool)])
     return RectangularStatic(
         border_indices(grids.mask), keep, lattice_regularization(settings.mesh_shape),
-        mesh_operator(blur, grids.mask, dataset.psf),
+        mesh_operator(blur, grids.mask, dataset.psf, execution),
     )
 
 
