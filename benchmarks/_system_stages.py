@@ -1,9 +1,8 @@
 """The linear-system stages shared by the pixelized kinds' breakdowns, in the formulation the
-backend runs (`likelihood.curvature.mesh_and_light_system`)."""
+model was built for (`likelihood.curvature.mesh_and_light_system`)."""
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
 from likelihood.curvature import dense_mesh_system, sparse_mesh_system, sparse_mesh_terms
@@ -24,7 +23,7 @@ def system_stages(stage, rows, model, operator, mapping, pixels: int, theta):
 
         return terms
 
-    if jax.default_backend() != "cpu":
+    if operator.formulation == "dense":
         return stage("D, F = A A^T (FFT blurred mapping rows, dense Gram)",
                      system(dense_mesh_system), mapping, light)
     stage("host kernel: F_mesh, mesh parts of D and of the mesh-light block",

@@ -37,6 +37,7 @@ import numpy as np  # noqa: E402
 
 from likelihood import ModelSettings, build_model, default_dataset, default_truth  # noqa: E402
 from likelihood.dataset import save_imaging  # noqa: E402
+from service.models import service_execution  # noqa: E402
 
 HERE = Path(__file__).parent
 REFERENCE_PYTHON = os.environ.get("LENSSERVE_REFERENCE_PYTHON", "/opt/refvenv/bin/python")
@@ -133,7 +134,7 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = ModelSettings(rectangular_transform=args.rectangular_transform)
-    model = build_model(default_dataset(), args.model, settings)
+    model = build_model(default_dataset(), args.model, settings, execution=service_execution())
     ours = measure(model, args.batches, args.repeats)
     theirs = [] if args.no_reference else reference_rows(model, args.batches, args.repeats)
     theirs_by_label = {label: ms for label, _, ms in theirs}

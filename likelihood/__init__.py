@@ -1,6 +1,7 @@
 """The physics of lensserve: pure JAX functions from lens-model parameters to log-evidence."""
 
 from likelihood.dataset import DatasetError, Imaging, imaging_from_arrays, load_imaging
+from likelihood.execution import Execution, execution_for
 from likelihood.model import KINDS, LensModel, UnknownKindError, build_model
 from likelihood.settings import ModelSettings
 from likelihood.simulate import default_dataset, default_truth
@@ -8,6 +9,7 @@ from likelihood.simulate import default_dataset, default_truth
 __all__ = [
     "KINDS",
     "DatasetError",
+    "Execution",
     "Imaging",
     "LensModel",
     "ModelSettings",
@@ -15,6 +17,7 @@ __all__ = [
     "build_model",
     "default_dataset",
     "default_truth",
+    "execution_for",
     "imaging_from_arrays",
     "load_imaging",
 ]

@@ -18,6 +18,7 @@ from likelihood import core
 from likelihood.convolution import Convolver, convolver
 from likelihood.core import ModelCore
 from likelihood.dataset import Imaging
+from likelihood.execution import Execution
 from likelihood.grids import MaskedGrids, masked_grids
 from likelihood.inversion import Inversion
 from likelihood.kinds import KINDS as _KINDS
@@ -124,9 +125,10 @@ def build_model(
     kind: str,
     settings: ModelSettings | None = None,
     reference_parameters=None,
-    execution=None,
+    execution: Execution | None = None,
 ) -> LensModel:
-    """Precompute a `LensModel` of `kind` (one of `KINDS`) on `dataset`."""
+    """Precompute a `LensModel` of `kind` (one of `KINDS`) on `dataset`, run as `execution`
+    says (None: `Execution()`, the sparse formulation on one kernel thread)."""
     if kind not in _KINDS:
         raise UnknownKindError(f"unknown model kind {kind!r}; available: {', '.join(KINDS)}")
     definition = _KINDS[kind]
@@ -141,7 +143,7 @@ def build_model(
     model_core = ModelCore(
         grids=grids, convolver=blur,
         lens_sigmas=mge_sigmas(dataset.mask_radius, settings.lens_gaussians),
-        source=definition.source(dataset, grids, blur, settings, execution),
+        source=definition.source(dataset, grids, blur, settings, execution or Execution()),
         kind=definition, layout=layout,
     )
     return LensModel(kind=kind, dataset=dataset, settings=settings, core=model_core,

@@ -1,6 +1,6 @@
 """The solve of one lane: the dual active-set method on the Cholesky factor, and a fallback."""
 
-from functools import cache, partial
+from functools import partial
 
 import jax.numpy as jnp
 from jax import Array, lax
@@ -53,7 +53,6 @@ def _solve_lane(
     return s, Info(iterations, residual, converged & finite), free
 
 
-@cache
 def forward(held_layout: HeldLayout):
     """The per-lane solve ``(Q, q, keep, cholesky) -> (s, info, free)`` for problems whose held
     entries are as ``held_layout`` says (static: it sizes the held entries' triangular solve).

@@ -9,7 +9,10 @@ from nnls.dual_active_set import HeldLayout
 from nnls.info import Info
 from nnls.vjp import differentiable_solve
 
-# Compiled once per shape, so eager calls do not retrace the loops and branches every time.
+# Compiled once per shape, so eager calls do not retrace the loops and branches every time. Kept at
+# module level because it is a compile cache of a pure function, not state: keyed by the
+# arguments' shapes and dtypes and the static held layout (and JAX's own configuration, as any jit
+# is), it changes no answer.
 _compiled_solve = jax.jit(differentiable_solve, static_argnums=4)
 
 

@@ -74,7 +74,7 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_jax(settings.compilation_cache_dir)
         served = dict(lens_models) if lens_models is not None else await asyncio.to_thread(
-            load_models, settings.models
+            load_models, settings.models, settings.kernel_threads
         )
         specs = served_specs(settings.models) if lens_models is None else settings.models or []
         buckets = model_buckets(served, specs, settings.buckets)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
+from service.environment import usable_cores
 from service.settings import ModelSpec
 
 # A pixelized-source batch holds a (pixels x mesh) blurred mapping matrix per point (~160 MB for the
@@ -34,10 +35,24 @@ def model_buckets(
     return {name: own.get(name) or ladder for name in names}
 
 
-def load_models(specs: list[ModelSpec] | None) -> dict:
-    """`{name: likelihood.LensModel}` for `specs` (None: `default_specs()`), in order."""
+def service_execution(kernel_threads: int | None = None):
+    """The `likelihood.execution.Execution` the served models run with: the formulation for the
+    backend JAX runs on (asked once, here at start-up, never while tracing) and `kernel_threads`
+    (None: the usable cores)."""
+    import jax
+
+    from likelihood.execution import execution_for
+
+    threads = usable_cores() if kernel_threads is None else kernel_threads
+    return execution_for(jax.default_backend(), threads)
+
+
+def load_models(specs: list[ModelSpec] | None, kernel_threads: int | None = None) -> dict:
+    """`{name: likelihood.LensModel}` for `specs` (None: `default_specs()`), in order, with the
+    curvature kernel on `kernel_threads` threads (None: the usable cores)."""
     from likelihood import ModelSettings, build_model, default_dataset, load_imaging
 
+    execution = service_execution(kernel_threads)
     models = {}
     for spec in served_specs(specs):
         if spec.dataset is None:
@@ -50,5 +65,5 @@ def load_models(specs: list[ModelSpec] | None) -> dict:
             key: tuple(value) if isinstance(value, list) else value
             for key, value in spec.settings.items()
         })
-        models[spec.name] = build_model(dataset, spec.kind, settings)
+        models[spec.name] = build_model(dataset, spec.kind, settings, execution=execution)
     return models

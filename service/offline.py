@@ -53,9 +53,11 @@ def evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
     from likelihood import DatasetError, ModelSettings, UnknownKindError, build_model
+    from service.models import service_execution
 
     try:
-        model = build_model(_dataset(args), args.model, ModelSettings())
+        model = build_model(_dataset(args), args.model, ModelSettings(),
+                            execution=service_execution())
         if args.params is None:
             from likelihood import default_truth
 

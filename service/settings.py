@@ -19,6 +19,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from service.environment import usable_cores
+
 DEFAULT_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 
 
@@ -99,6 +101,11 @@ class ServiceSettings(BaseSettings):
     body_timeout_s: float = Field(
         default=30.0, gt=0, description="a request whose body is not in this long after its "
         "headers is dropped and its connection closed",
+    )
+    kernel_threads: int = Field(
+        default_factory=usable_cores, ge=1,
+        description="threads among which the pixelized kinds' CPU curvature kernel shares out the "
+        "image's tiles, per evaluation; default: the cores the process may use",
     )
     watchdog_floor_s: float = Field(
         default=30.0, gt=0,

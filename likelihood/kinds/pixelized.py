@@ -57,7 +57,7 @@ def pixelized_source(mesh_type: type[Mesh], regularization: Regularization, data
     held = mesh.held(vertices)
     return PixelizedSource(
         vertices=vertices,
-        operator=mesh_operator(convolver, grids.mask, dataset.psf),
+        operator=mesh_operator(convolver, grids.mask, dataset.psf, execution),
         regularization_data=regularization.prepare(mesh, vertices),
         mesh=mesh, regularization=regularization, pixels=len(held),
         border=border_indices(grids.mask),

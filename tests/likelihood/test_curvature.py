@@ -1,6 +1,11 @@
-"""The mesh's linear system: mapping rows, their blurred and weighted images, D and F."""
+"""The mesh's linear system: mapping rows, their blurred and weighted images, D and F, in both
+formulations (chosen by `Execution`, not by the backend), and the sparse formulation's kernel."""
 
 import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -11,15 +16,17 @@ import scipy.signal
 from likelihood import default_dataset
 from likelihood.convolution import convolver
 from likelihood.curvature import (
-    dense_mesh_system,
     mapping_rows,
+    mesh_and_light_system,
     mesh_operator,
-    sparse_mesh_system,
     sparse_mesh_terms,
     weighted_mapping_rows,
 )
+from likelihood.execution import Execution, execution_for
 from likelihood.grids import masked_grids
-from likelihood.mesh.rectangular import Mapping
+from likelihood.kernel import PixelStencil
+from likelihood.kernel.tiles import blas_sizes, gram_upper
+from likelihood.mesh.mesh import Mapping
 
 
 def random_mapping(n, pixels, nnz, seed=0):
@@ -50,30 +57,29 @@ def test_weighted_mapping_rows_are_the_masked_psf_convolution_over_the_noise():
         np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
 
 
-def small_system(nnz, seed):
+def small_system(nnz, seed, formulation="sparse"):
     dataset, grids = small_grids()
     operator = mesh_operator(convolver(grids.mask, grids.blurring, dataset.psf), grids.mask,
-                             dataset.psf)
+                             dataset.psf, Execution(formulation))
     mapping = random_mapping(len(grids.grid), 30, nnz, seed=seed)
     light = jnp.asarray(np.random.default_rng(seed + 1).normal(size=(5, len(grids.grid))))
     return operator, mapping, light, grids
 
 
-def solved(build_system, mapping, light, operator, grids, amplitudes):
-    """(D, F, B s) of a mesh system, jitted."""
+def solved(operator, mapping, light, grids, amplitudes):
+    """(D, F, B s) of a mesh system in the operator's formulation, jitted."""
 
     def terms(mapping, light, amplitudes):
-        system = build_system(mapping, 30, light, operator, grids.data, grids.noise)
+        system = mesh_and_light_system(mapping, 30, light, operator, grids.data, grids.noise)
         return system.data_vector, system.curvature, system.image(amplitudes)
 
     return [np.asarray(term) for term in jax.jit(terms)(mapping, light, amplitudes)]
 
 
 def test_dense_mesh_system_equals_the_normal_equations_of_its_rows():
-    operator, mapping, light, grids = small_system(4, seed=1)
+    operator, mapping, light, grids = small_system(4, seed=1, formulation="dense")
     amplitudes = np.random.default_rng(3).normal(size=35)
-    data_vector, curvature, image = solved(dense_mesh_system, mapping, light, operator, grids,
-                                           amplitudes)
+    data_vector, curvature, image = solved(operator, mapping, light, grids, amplitudes)
     mesh = np.asarray(weighted_mapping_rows(mapping, 30, operator.blur, 1.0 / grids.noise))
     A = np.concatenate([mesh, np.asarray(light)])
     np.testing.assert_allclose(data_vector, A @ (grids.data / grids.noise), rtol=1e-12, atol=1e-10)
@@ -83,10 +89,9 @@ def test_dense_mesh_system_equals_the_normal_equations_of_its_rows():
 
 @pytest.mark.parametrize("nnz", [3, 4])  # Delaunay and rectangular
 def test_sparse_mesh_system_equals_the_dense_one(nnz):
-    operator, mapping, light, grids = small_system(nnz, seed=nnz)
     amplitudes = np.random.default_rng(5).normal(size=35)
-    dense = solved(dense_mesh_system, mapping, light, operator, grids, amplitudes)
-    sparse = solved(sparse_mesh_system, mapping, light, operator, grids, amplitudes)
+    dense = solved(*small_system(nnz, seed=nnz, formulation="dense"), amplitudes)
+    sparse = solved(*small_system(nnz, seed=nnz, formulation="sparse"), amplitudes)
     for ours, expected in zip(sparse, dense, strict=True):
         np.testing.assert_allclose(ours, expected, rtol=1e-11, atol=1e-12 * np.abs(expected).max())
 
@@ -124,7 +129,7 @@ def test_sparse_mesh_terms_have_the_dense_derivative_and_batch_lane_by_lane():
 def test_the_curvature_kernel_answers_a_broken_mapping_with_nan_not_a_wild_write():
     operator, mapping, light, grids = small_system(4, seed=9)
     indices, weights = np.asarray(mapping.indices), np.asarray(mapping.weights)
-    arguments = (1.0 / grids.noise, np.asarray(light), 30)
+    arguments = (1.0 / grids.noise, np.asarray(light), operator.psf, 30)
     for bad_indices, bad_weights in [
         (np.where(indices == 3, -2147483648, indices), weights),  # int cast of a NaN position
         (np.where(indices == 3, 30, indices), weights),
@@ -139,33 +144,82 @@ def test_the_curvature_kernel_answers_a_broken_mapping_with_nan_not_a_wild_write
         assert np.isfinite(term).all()
 
 
-def test_the_kernel_gives_the_same_terms_on_any_number_of_threads_and_restores_blas(monkeypatch):
+def test_the_kernel_gives_the_same_terms_on_any_number_of_threads_and_restores_blas():
     from threadpoolctl import threadpool_info, threadpool_limits
-
-    from likelihood import curvature_kernel
 
     operator, mapping, light, grids = small_system(4, seed=11)
     arguments = (np.asarray(mapping.indices), np.asarray(mapping.weights), 1.0 / grids.noise,
-                 np.asarray(light), 30)
+                 np.asarray(light), operator.psf, 30)
     results = {}
     # BLAS on two threads (the tests' environment has one), as a user's process may have it.
     with threadpool_limits(limits=2, user_api="blas"):
         blas_threads = [library["num_threads"] for library in threadpool_info()]
         for threads in (1, 3):
-            monkeypatch.setattr(curvature_kernel, "THREADS", threads)
-            terms = operator.stencil.terms(*arguments)
-            results[threads] = (*terms, *operator.stencil.terms_vjp(*arguments, terms))
+            stencil = PixelStencil(grids.mask, operator.psf.shape, threads)
+            assert stencil.shares == threads
+            terms = stencil.terms(*arguments)
+            results[threads] = (*terms, *stencil.terms_vjp(*arguments, terms))
         assert [library["num_threads"] for library in threadpool_info()] == blas_threads
     for one, shared in zip(results[1], results[3], strict=True):
         np.testing.assert_allclose(shared, one, rtol=1e-12, atol=1e-13 * np.abs(one).max())
 
 
-@pytest.mark.parametrize("value", ["two", "0", "-1", "1.5"])
-def test_a_bad_kernel_thread_count_is_refused_by_name(monkeypatch, value):
-    from likelihood import curvature_kernel
+def test_the_kernel_refuses_a_psf_of_another_shape():
+    operator, mapping, light, grids = small_system(4, seed=12)
+    with pytest.raises(ValueError, match="PSF"):
+        operator.stencil.terms(np.asarray(mapping.indices), np.asarray(mapping.weights),
+                               1.0 / grids.noise, np.asarray(light), operator.psf[1:-1, 1:-1], 30)
 
-    monkeypatch.setenv("LENSSERVE_KERNEL_THREADS", value)
-    with pytest.raises(ValueError, match="LENSSERVE_KERNEL_THREADS"):
-        curvature_kernel._kernel_threads()
-    monkeypatch.setenv("LENSSERVE_KERNEL_THREADS", "3")
-    assert curvature_kernel._kernel_threads() == 3
+
+def test_the_psf_is_an_operand_of_the_compiled_kernel_not_a_constant():
+    """One executable serves another PSF of the same shape, passed as an argument (the operator
+    is a pytree whose leaf is the PSF), with that PSF's numbers."""
+    operator, mapping, light, grids = small_system(4, seed=13)
+
+    @jax.jit
+    def terms(operator, weights):
+        return sparse_mesh_terms(operator, 30, mapping.indices, weights, light, grids.noise)
+
+    wider = np.asarray(scipy.signal.convolve(operator.psf, np.ones((3, 3)) / 9, mode="same"))
+    swapped = dataclasses.replace(operator, psf=wider)
+    ours = terms(swapped, mapping.weights)
+    assert terms(operator, mapping.weights)[0].shape == (30, 30)
+    assert terms._cache_size() == 1
+    rebuilt = mesh_operator(convolver(grids.mask, grids.blurring, wider), grids.mask, wider,
+                            Execution("dense"))
+    rows = weighted_mapping_rows(mapping, 30, rebuilt.blur, 1.0 / grids.noise)
+    for term, expected in zip(ours, (rows @ rows.T, rows @ light.T), strict=True):
+        np.testing.assert_allclose(np.asarray(term), np.asarray(expected), rtol=1e-11,
+                                   atol=1e-12 * np.abs(expected).max())
+
+
+def test_gram_upper_is_the_upper_triangle_of_the_gram_product_and_checks_blas_sizes():
+    rows = np.random.default_rng(14).normal(size=(7, 64))
+    np.testing.assert_allclose(np.triu(gram_upper(rows)), np.triu(rows @ rows.T), rtol=1e-13)
+    assert blas_sizes(7, 64).tolist() == [7, 64, 64, 7]
+    for n, k in [(2**31, 64), (7, 2**31)]:
+        with pytest.raises(ValueError, match="32-bit"):
+            blas_sizes(n, k)
+
+
+@pytest.mark.parametrize("threads", ["2", 0, -1, 1.5, True])
+def test_a_bad_kernel_thread_count_is_refused(threads):
+    with pytest.raises(ValueError, match="kernel threads"):
+        Execution(kernel_threads=threads)
+    with pytest.raises(ValueError, match="kernel threads"):
+        PixelStencil(np.ones((8, 8), bool), (3, 3), threads)
+
+
+def test_the_execution_is_chosen_by_the_caller_not_the_backend():
+    with pytest.raises(ValueError, match="formulation"):
+        Execution("gpu")
+    assert execution_for("cpu", 2) == Execution("sparse", 2)
+    assert execution_for("gpu", 1) == Execution("dense", 1)
+    assert Execution() == Execution("sparse", 1)
+
+
+def test_importing_the_likelihood_reads_no_kernel_setting_from_the_environment():
+    environment = {**os.environ, "LENSSERVE_KERNEL_THREADS": "two"}
+    subprocess.run([sys.executable, "-c", "import likelihood, likelihood.curvature"],
+                   env=environment, cwd=Path(__file__).resolve().parents[2], check=True,
+                   timeout=600)

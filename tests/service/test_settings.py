@@ -6,7 +6,13 @@ import pytest
 from pydantic import ValidationError
 
 from service.batcher import QueueSpec
-from service.models import PIXELIZED_DEFAULT_BUCKETS, default_specs, model_buckets
+from service.environment import usable_cores
+from service.models import (
+    PIXELIZED_DEFAULT_BUCKETS,
+    default_specs,
+    model_buckets,
+    service_execution,
+)
 from service.settings import ModelSpec, ServiceSettings, load_settings
 
 
@@ -94,3 +100,24 @@ def test_a_batch_never_exceeds_a_models_largest_bucket():
     assert QueueSpec((1, 2, 4), padding=None).max_batch_size == 4
     with pytest.raises(ValueError, match="exceeds the largest bucket 4"):
         QueueSpec((1, 2, 4), padding=None, max_batch_size=8)
+
+
+def test_kernel_threads_default_to_the_usable_cores_and_come_from_the_environment(monkeypatch):
+    assert ServiceSettings().kernel_threads == usable_cores()
+    monkeypatch.setenv("LENSSERVE_KERNEL_THREADS", "3")
+    assert ServiceSettings().kernel_threads == 3
+
+
+@pytest.mark.parametrize("value", ["two", "0", "-1", "1.5"])
+def test_a_bad_kernel_thread_count_is_refused_by_name(monkeypatch, value):
+    monkeypatch.setenv("LENSSERVE_KERNEL_THREADS", value)
+    with pytest.raises(ValidationError, match="kernel_threads"):
+        ServiceSettings()
+
+
+def test_the_served_models_run_the_backends_formulation_with_the_kernel_threads():
+    from likelihood.execution import Execution
+
+    # The tests run on a CPU: the sparse host kernel.
+    assert service_execution(3) == Execution("sparse", 3)
+    assert service_execution() == Execution("sparse", usable_cores())
