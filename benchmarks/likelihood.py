@@ -3,9 +3,11 @@ the same run when its interpreter is available.
 
     python benchmarks/likelihood.py --model mge [--batches 8 32] [--repeats 7] [--no-reference]
 
-Prints a markdown table. The reference runs in its own interpreter (LENSSERVE_REFERENCE_PYTHON,
-default /opt/refvenv/bin/python) through benchmarks/parity/reference.py --time-only; it is never
-a dependency of lensserve. Timings are medians; ratios are taken within this one run.
+Prints a markdown table, then where the time of one evaluation goes: the library's own
+functions, each timed alone on the arguments one evaluation gave it (benchmarks/_stages.py).
+The reference runs in its own interpreter (LENSSERVE_REFERENCE_PYTHON, default
+/opt/refvenv/bin/python) through benchmarks/parity/reference.py --time-only; it is never a
+dependency of lensserve. Timings are medians; ratios are taken within this one run.
 """
 
 from __future__ import annotations
@@ -113,14 +115,13 @@ def reference_rows(model, batches, repeats: int) -> list[tuple[str, float, float
     return rows
 
 
-def stage_rows(model, repeats: int):
-    """Per-stage timings a kind provides in benchmarks/_<kind>_stages.py, if any."""
-    sys.path.insert(0, str(HERE))
-    try:
-        module = __import__(f"_{model.kind}_stages")
-    except ImportError:
-        return []
-    return module.stage_timings(model, points(model, 1)[0], repeats)
+def stage_rows(model, repeats: int) -> list[tuple[str, float]]:
+    """[(stage, ms)] of one evaluation near the truth (benchmarks/_stages.py)."""
+    if str(HERE) not in sys.path:
+        sys.path.append(str(HERE))  # after the packages: `likelihood` is the package
+    import _stages
+
+    return _stages.stage_timings(model, points(model, 1)[0], repeats)
 
 
 def main() -> None:
@@ -150,11 +151,10 @@ def main() -> None:
         speedup = f"{reference / ms:.1f}x" if reference else "n/a"
         print(f"| {label} | {compile_s:.1f} | {ms:.1f} | {ms / single_ms:.2f} | {ref_text} "
               f"| {speedup} |")
-    stages = stage_rows(model, args.repeats)
-    if stages:
-        print("\n| stage (single evaluation) | ms |\n|---|---:|")
-        for label, ms in stages:
-            print(f"| {label} | {ms:.1f} |")
+    print("\n| stage of one evaluation (alone, on its arguments) | ms | / single |\n|---|---:|---:|")
+    for label, ms in stage_rows(model, args.repeats):
+        print(f"| {label} | {ms:.2f} | {ms / single_ms:.2f} |")
+    print(f"| one evaluation (the table's single) | {single_ms:.2f} | 1.00 |", flush=True)
 
 
 if __name__ == "__main__":
