@@ -50,7 +50,7 @@ from likelihood.dataset import save_imaging  # noqa: E402
 
 HERE = Path(__file__).parent
 REFERENCE_PYTHON = os.environ.get("LENSSERVE_REFERENCE_PYTHON", "/opt/refvenv/bin/python")
-# --smoke: every code path of the script in seconds; the numbers mean little.
+# --smoke: the tables in seconds (the reference aside); the numbers mean little.
 SMOKE_SETTINGS = {"lens_gaussians": 4, "source_gaussians": 3, "mesh_shape": (8, 8),
                   "delaunay_overlay": (9, 9)}
 SMOKE_MASK_RADIUS = 2.0  # arcsec: 5,013 pixels, the Einstein ring (1.6") inside

@@ -1,8 +1,8 @@
 """Benchmarks that cannot rot: every script in benchmarks/ runs its `--smoke` mode to its table.
 
 The scripts run as subprocesses, all started together when the first of these tests needs one
-(their time is mostly XLA compilations, each on one thread: on 2 cores, together they take about
-half as long as one after another); each test then waits for its own. No timing is asserted: the
+(most of their time is XLA compiling, one program at a time on one core: together they keep both
+cores of a 2-core machine busy); each test then waits for its own. No timing is asserted: the
 numbers of a smoke run mean little.
 """
 
