@@ -2,10 +2,14 @@
 the same run when its interpreter is available.
 
     python benchmarks/likelihood.py --model mge [--batches 8 32] [--repeats 7] [--no-reference]
+    python benchmarks/likelihood.py --model mge rectangular delaunay   # one table per kind
+    python benchmarks/likelihood.py --smoke   # seconds: every kind at tiny sizes (CI)
 
-Prints a markdown table. The reference runs in its own interpreter (LENSSERVE_REFERENCE_PYTHON,
-default /opt/refvenv/bin/python) through benchmarks/parity/reference.py --time-only; it is never
-a dependency of lensserve. Timings are medians; ratios are taken within this one run.
+Prints a markdown table per kind, then where the time of one evaluation goes: the library's own
+functions, each timed alone on the arguments one evaluation gave it (benchmarks/_stages.py).
+The reference runs in its own interpreter (LENSSERVE_REFERENCE_PYTHON, default
+/opt/refvenv/bin/python) through benchmarks/parity/reference.py --time-only; it is never a
+dependency of lensserve. Timings are medians; ratios are taken within this one run.
 """
 
 from __future__ import annotations
@@ -35,12 +39,22 @@ jax.config.update("jax_enable_x64", True)
 
 import numpy as np  # noqa: E402
 
-from likelihood import ModelSettings, build_model, default_dataset, default_truth  # noqa: E402
+from likelihood import (  # noqa: E402
+    KINDS,
+    ModelSettings,
+    build_model,
+    default_dataset,
+    default_truth,
+)
 from likelihood.dataset import save_imaging  # noqa: E402
 from service.models import service_execution  # noqa: E402
 
 HERE = Path(__file__).parent
 REFERENCE_PYTHON = os.environ.get("LENSSERVE_REFERENCE_PYTHON", "/opt/refvenv/bin/python")
+# --smoke: the tables in seconds (the reference aside); the numbers mean little.
+SMOKE_SETTINGS = {"lens_gaussians": 4, "source_gaussians": 3, "mesh_shape": (8, 8),
+                  "delaunay_overlay": (9, 9)}
+SMOKE_MASK_RADIUS = 2.0  # arcsec: 5,013 pixels, the Einstein ring (1.6") inside
 
 
 def points(model, n: int, seed: int = 0) -> np.ndarray:
@@ -62,8 +76,9 @@ def median_seconds(function, argument, repeats: int) -> float:
     return statistics.median(times)
 
 
-def measure(model, batches, repeats: int) -> list[tuple[str, float, float]]:
-    """[(label, compile s, ms per evaluation)]"""
+def measure(model, batches, repeats: int, gradient: bool = True) -> list[tuple[str, float, float]]:
+    """[(label, compile s, ms per evaluation)]: single, value_and_grad single (if `gradient`),
+    then vmap of each batch size."""
     rows = []
     theta = points(model, max(batches + [1]))
     single = jax.jit(model.log_evidence)
@@ -71,11 +86,12 @@ def measure(model, batches, repeats: int) -> list[tuple[str, float, float]]:
     jax.block_until_ready(single(theta[0]))
     rows.append(("single", time.perf_counter() - start,
                  1e3 * median_seconds(single, theta[0], repeats)))
-    gradient = jax.jit(jax.value_and_grad(model.log_evidence))
-    start = time.perf_counter()
-    jax.block_until_ready(gradient(theta[0]))
-    rows.append(("value_and_grad single", time.perf_counter() - start,
-                 1e3 * median_seconds(gradient, theta[0], repeats)))
+    if gradient:
+        both = jax.jit(jax.value_and_grad(model.log_evidence))
+        start = time.perf_counter()
+        jax.block_until_ready(both(theta[0]))
+        rows.append(("value_and_grad single", time.perf_counter() - start,
+                     1e3 * median_seconds(both, theta[0], repeats)))
     for batch in batches:
         batched = jax.jit(jax.vmap(model.log_evidence))
         start = time.perf_counter()
@@ -114,34 +130,54 @@ def reference_rows(model, batches, repeats: int) -> list[tuple[str, float, float
     return rows
 
 
-def stage_rows(model, repeats: int):
-    """Per-stage timings a kind provides in benchmarks/_<kind>_stages.py, if any."""
-    sys.path.insert(0, str(HERE))
-    try:
-        module = __import__(f"_{model.kind}_stages")
-    except ImportError:
-        return []
-    return module.stage_timings(model, points(model, 1)[0], repeats)
+def stage_rows(model, repeats: int) -> list[tuple[str, float]]:
+    """[(stage, ms)] of one evaluation near the truth (benchmarks/_stages.py)."""
+    if str(HERE) not in sys.path:
+        sys.path.append(str(HERE))  # after the packages: `likelihood` is the package
+    import _stages
+
+    return _stages.stage_timings(model, points(model, 1)[0], repeats)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="mge")
+    parser.add_argument("--model", nargs="+", choices=KINDS, default=None,
+                        help="kinds to measure, one table each (default mge; --smoke: all)")
     parser.add_argument("--rectangular-transform", default="rank", choices=("rank", "kernel"))
     parser.add_argument("--batches", type=int, nargs="*", default=[8, 32])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds, not minutes: tiny models (4 + 3 Gaussians, 8 x 8 mesh, 9 x 9 "
+                        "overlay, 2\" mask), 3 repeats, no reference, the value_and_grad and vmap "
+                        "2 rows for the first kind only (the same code for every kind, and each "
+                        "costs a compilation of 10-20 s for the pixelized ones); checks the script "
+                        "runs (its numbers mean little)")
     args = parser.parse_args()
+    sizes, dataset = {}, default_dataset()
+    if args.smoke:
+        args.model = args.model or list(KINDS)
+        args.batches, args.repeats, args.no_reference = [2], 3, True
+        sizes, dataset = SMOKE_SETTINGS, default_dataset(mask_radius=SMOKE_MASK_RADIUS)
+    for i, kind in enumerate(args.model or ["mge"]):
+        settings = ModelSettings(rectangular_transform=args.rectangular_transform, **sizes)
+        model = build_model(dataset, kind, settings, execution=service_execution())
+        report(model, args, every_row=i == 0 or not args.smoke)
 
-    settings = ModelSettings(rectangular_transform=args.rectangular_transform)
-    model = build_model(default_dataset(), args.model, settings, execution=service_execution())
-    ours = measure(model, args.batches, args.repeats)
+
+def report(model, args, every_row: bool = True) -> None:
+    """Print the kind's table: ours (single only unless `every_row`), PyAutoLens' if asked and
+    available, and the stages of one evaluation."""
+    ours = (measure(model, args.batches, args.repeats) if every_row
+            else measure(model, [], args.repeats, gradient=False))
     theirs = [] if args.no_reference else reference_rows(model, args.batches, args.repeats)
     theirs_by_label = {label: ms for label, _, ms in theirs}
     single_ms = ours[0][2]
 
-    print(f"\n### likelihood `{args.model}` on the embedded dataset "
-          f"({len(model.grids.data)} pixels, jax {jax.__version__}, {jax.default_backend()})\n")
+    sizes = " (--smoke sizes)" if args.smoke else ""
+    print(f"\n### likelihood `{model.kind}`{sizes} on the embedded dataset "
+          f"({model.dataset.mask_radius:g}\" mask, {len(model.grids.data)} pixels, "
+          f"jax {jax.__version__}, {jax.default_backend()})\n")
     print("| what | compile s | ms / evaluation | per-eval / single | PyAutoLens ms / eval "
           "| speed-up |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -151,11 +187,10 @@ def main() -> None:
         speedup = f"{reference / ms:.1f}x" if reference else "n/a"
         print(f"| {label} | {compile_s:.1f} | {ms:.1f} | {ms / single_ms:.2f} | {ref_text} "
               f"| {speedup} |")
-    stages = stage_rows(model, args.repeats)
-    if stages:
-        print("\n| stage (single evaluation) | ms |\n|---|---:|")
-        for label, ms in stages:
-            print(f"| {label} | {ms:.1f} |")
+    print("\n| stage of one evaluation (alone, on its arguments) | ms | / single |\n|---|---:|---:|")
+    for label, ms in stage_rows(model, args.repeats):
+        print(f"| {label} | {ms:.2f} | {ms / single_ms:.2f} |")
+    print(f"| one evaluation (the table's single) | {single_ms:.2f} | 1.00 |", flush=True)
 
 
 if __name__ == "__main__":

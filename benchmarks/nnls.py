@@ -20,10 +20,13 @@ passes the factor, which is not timed; "ours" factors Q itself. One thread (as `
 and the BLAS variables below set), so that ratios mean the same on a shared machine.
 
 Run from the repository root: ``python benchmarks/nnls.py`` (a few minutes; building the
-problems evaluates the likelihood at each parameter vector).
+problems evaluates the likelihood at each parameter vector). ``--smoke`` runs in seconds (the tests
+do, tests/benchmarks/): the ``mge`` kind at tiny sizes, 2 lanes, batches 1 and 2, one repetition;
+it checks that the script runs, its numbers mean little.
 """
 
 import argparse
+import functools
 import importlib.util
 import os
 import sys
@@ -50,11 +53,16 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import nnls  # noqa: E402
-from likelihood import build_model, default_dataset, default_truth  # noqa: E402
+from likelihood import ModelSettings, build_model, default_dataset, default_truth  # noqa: E402
 
 BATCHES = (1, 3, 8, 32)
 LANES = max(BATCHES)
 KINDS = ("mge", "rectangular", "delaunay")
+# --smoke: the script's every path in seconds (each solver's compilation costs 3-6 s).
+SMOKE = False
+SMOKE_SETTINGS = ModelSettings(lens_gaussians=4, source_gaussians=3, mesh_shape=(8, 8),
+                               delaunay_overlay=(9, 9))
+SMOKE_MASK_RADIUS = 2.0
 
 
 def parameter_vectors(model, variant: str, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -95,7 +103,8 @@ def families(kinds) -> dict:
     rng = np.random.default_rng(0)
     found = {}
     for kind in kinds:
-        model = build_model(default_dataset(), kind)
+        model = (build_model(default_dataset(SMOKE_MASK_RADIUS), kind, SMOKE_SETTINGS) if SMOKE
+                 else build_model(default_dataset(), kind))
         for variant in ("near-truth", "prior-draw"):
             Q, q, keep = captured_systems(model, parameter_vectors(model, variant, LANES, rng))
             found[f"{kind} K={q.shape[1]} {variant}"] = (Q, q, keep)
@@ -128,8 +137,14 @@ def paired_seconds(functions, cholesky_of: np.ndarray, repetitions: int) -> tupl
 
 
 def solvers(keep: np.ndarray) -> dict:
-    """{label: (function of (Q, q, L) for one lane, whether it needs the factor L)}; keep is
-    closed over (static, as in the likelihood)."""
+    """{label: function of (Q, q, L) for one lane}; keep is closed over (static, as in the
+    likelihood). The same functions for the same keep, so that families share compilations."""
+    return _solvers(np.asarray(keep, bool).tobytes())
+
+
+@functools.cache
+def _solvers(keep_bytes: bytes) -> dict:
+    keep = np.frombuffer(keep_bytes, bool)
     found = {
         "ours, caller's factor": lambda Q, q, L: nnls.solve(Q, q, keep=keep, cholesky=L),
         "ours": lambda Q, q, L: nnls.solve(Q, q, keep=keep),
@@ -146,7 +161,15 @@ def solvers(keep: np.ndarray) -> dict:
     return found
 
 
+@functools.cache
+def jitted(solver) -> tuple:
+    """(jit of one lane, jit of its vmap) of a solver, compiled once."""
+    return jax.jit(solver), jax.jit(jax.vmap(solver))
+
+
 def repetitions_for(k: int, batch: int, label: str) -> int:
+    if SMOKE:
+        return 1
     if k < 500:
         return 7
     if label.startswith("jaxnnls"):  # ~1.5 s per lane at K=1285
@@ -166,7 +189,7 @@ def solver_rows(name, label, solver, Q, q, L) -> tuple[list[str], list[float]]:
     """Rows for batches 1 (lane 0) to LANES, and the lanes' times alone (x Cholesky).
     jaxnnls at K > 500 (about a second per lane) runs 2 lanes alone and batches up to 8."""
     k = Q.shape[-1]
-    single = jax.jit(solver)
+    single, batched = jitted(solver)
     count = 2 if k > 500 and label.startswith("jaxnnls") else LANES
     alone = [
         paired_seconds([lambda i=i: single(Q[i], q[i], L[i])], Q[i], repetitions_for(k, 1, label))
@@ -175,7 +198,6 @@ def solver_rows(name, label, solver, Q, q, L) -> tuple[list[str], list[float]]:
     ratios = [seconds / cholesky for (seconds,), cholesky in alone]
     rows = [row(name, label, 1, f"{1e3 * alone[0][0][0]:.1f}", f"{ratios[0]:.2f}",
                 f"median of {count} lanes alone: {np.median(ratios):.2f} x Cholesky")]
-    batched = jax.jit(jax.vmap(solver))
     for batch in batches_for(k, label)[1:]:
         (seconds, looped), cholesky = paired_seconds(
             [lambda b=batch: batched(Q[:b], q[:b], L[:b]),
@@ -195,15 +217,21 @@ def scipy_rows(name, Q, q, keep) -> list[str]:
         b = scipy.linalg.solve_triangular(L, q[i][keep], lower=True)
         scipy.optimize.nnls(L.T, b, maxiter=50 * len(keep))
 
-    lanes = range(8) if Q.shape[-1] < 500 else range(2)  # a second or more per lane at K=1285
+    lanes = range(min(8, len(Q)) if Q.shape[-1] < 500 else 2)  # a second or more a lane at K=1285
     timed = [paired_seconds([lambda i=i: run(i)], Q[i], 3 if Q.shape[-1] < 500 else 1) for i in lanes]
     ms = np.median([1e3 * seconds for (seconds,), _ in timed])
     ratio = np.median([seconds / cholesky for (seconds,), cholesky in timed])
     return [row(name, f"scipy nnls (median of {len(timed)} lanes)", 1, f"{ms:.1f}", f"{ratio:.2f}", "")]
 
 
+@functools.cache
+def _solve_with_info(keep_bytes: bytes):
+    keep = np.frombuffer(keep_bytes, bool)
+    return jax.jit(lambda Q, q, L: nnls.solve_with_info(Q, q, keep=keep, cholesky=L))
+
+
 def summary_row(name, Q, q, keep) -> str:
-    solve = jax.jit(lambda Q, q, L: nnls.solve_with_info(Q, q, keep=keep, cholesky=L))
+    solve = _solve_with_info(np.asarray(keep, bool).tobytes())
     active, conditions, iterations, residuals, converged = [], [], [], [], []
     for i in range(len(q)):
         s, info = solve(Q[i], q[i], np.linalg.cholesky(Q[i]))
@@ -219,9 +247,18 @@ def summary_row(name, Q, q, keep) -> str:
 
 
 def main() -> None:
+    global SMOKE, BATCHES, LANES
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
+    parser.add_argument("--kinds", nargs="+", default=None, choices=KINDS,
+                        help="default: every kind (--smoke: mge)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds, not minutes: tiny models (4 + 3 Gaussians, 8 x 8 mesh, 9 x 9 "
+                        "overlay, 2\" mask), 2 lanes, batches 1 and 2, one repetition; checks the "
+                        "script runs (its numbers mean little)")
     arguments = parser.parse_args()
+    if arguments.smoke:
+        SMOKE, BATCHES, LANES = True, (1, 2), 2
+    arguments.kinds = arguments.kinds or (["mge"] if SMOKE else list(KINDS))
     problems = families(arguments.kinds)
 
     print(row("problem", "active bounds (min / median / max)", "held", "cond(Q)", "exchanges (median)",
