@@ -3,7 +3,8 @@
     python benchmarks/startup.py               # the default service, cold then warm (minutes)
     python benchmarks/startup.py --kinds mge   # the README's quick start: the embedded dataset's
                                                # mge model only (LENSSERVE_MODELS)
-    python benchmarks/startup.py --smoke       # a small MGE model (seconds): that the script runs
+    python benchmarks/startup.py --smoke       # a small MGE model, Numba's own cache: that the
+                                               # script runs (a minute or two)
 
 Runs the real command, `lensserve serve` (as `python -m service.cli serve`), twice on one empty
 compilation cache (and an empty Numba cache, so the CPU curvature kernel is compiled as on a fresh
@@ -100,9 +101,10 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="lensserve-startup-"))
     environment = {**os.environ, "LENSSERVE_COMPILATION_CACHE_DIR": str(workdir / "jax"),
-                   "NUMBA_CACHE_DIR": str(workdir / "numba"),
                    "PYTHONPATH": os.pathsep.join(filter(None, [str(REPOSITORY),
                                                                os.environ.get("PYTHONPATH")]))}
+    if not args.smoke:  # the smoke run keeps Numba's cache: a minute less, and it times nothing
+        environment["NUMBA_CACHE_DIR"] = str(workdir / "numba")
     command = [sys.executable, "-m", "service.cli", "serve", "--port", str(free_port())]
     if args.kinds:
         environment["LENSSERVE_MODELS"] = json.dumps([{"name": k, "kind": k} for k in args.kinds])

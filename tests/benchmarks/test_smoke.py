@@ -20,3 +20,13 @@ def test_the_service_benchmark_runs():
     rows = [line for line in done.stdout.splitlines() if line.startswith("| 1 |")
             or line.startswith("| 2 |")]
     assert len(rows) == 2, done.stdout
+
+
+@pytest.mark.timeout(600)
+def test_the_startup_benchmark_runs():
+    done = subprocess.run([sys.executable, "benchmarks/startup.py", "--smoke"], cwd=REPOSITORY,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith(("| cold |", "| warm |"))]
+    assert len(rows) == 2, done.stdout
+    assert all(row.count(" s |") == 4 for row in rows), rows  # alive, mge, /readyz, every bucket
