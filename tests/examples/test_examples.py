@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.image
 import numpy as np
 import pytest
 
@@ -48,8 +49,6 @@ def test_a_short_run_shows_progress_and_saves_a_finite_picture(example, tmp_path
     assert re.search(r"likelihood calls: \d+pt .*best log-evidence -?\d", done.stderr)
     chi_squared = re.search(r"saved .* \(chi\^2 per pixel (\S+)\)", done.stdout)
     assert chi_squared and np.isfinite(float(chi_squared[1])), done.stdout[-2000:]
-
-    import matplotlib.image
 
     pixels = matplotlib.image.imread(tmp_path / picture)
     assert pixels.shape[0] > 100 and np.isfinite(pixels).all()
