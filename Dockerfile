@@ -35,7 +35,8 @@ USER lensserve
 
 # Inside a container the service must listen beyond loopback; the compile caches (JAX's, and
 # Numba's for the CPU curvature kernel, whose source tree is not writable here) live on a volume so
-# a restarted container is ready in seconds.
+# a restarted container loads what the first compiled instead of compiling it again (README:
+# the start-up table under Serving).
 ENV LENSSERVE_HOST=0.0.0.0 \
     LENSSERVE_PORT=8000 \
     LENSSERVE_COMPILATION_CACHE_DIR=/cache/jax \

@@ -1,8 +1,9 @@
-"""What both example fits share: a service subprocess, posterior summaries, the table, the picture.
+"""What both example fits share: a service subprocess, progress bars, posterior summaries, the
+table, the picture.
 
 The fits go through the service with `client`; only the picture uses `likelihood` in-process (to
 render the model image and the source at the best fit), which is why examples run where the
-service's package is installed.
+service's package is installed (`pip install -e ".[samplers]"`).
 """
 
 from __future__ import annotations
@@ -13,16 +14,27 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
 import numpy as np
+from tqdm import tqdm
 
-from client import Client
+from service.environment import set_default_environment
 
 ROOT = Path(__file__).resolve().parents[1]
+# A progress bar is redrawn at least this often (seconds), even while nothing advances it.
+REDRAW_S = 5.0
+
+# The picture's in-process fit runs as the service computes: its XLA and thread settings, and
+# float64 (the examples ran in JAX's default float32, and a picture came out NaN, its panels empty).
+set_default_environment()
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
 
 
 def free_port() -> int:
@@ -61,14 +73,78 @@ def service(model: dict, buckets: Sequence[int], log: Path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         started = time.monotonic()
-        with Client(url, model["name"]) as client:
-            client.wait_until_ready(timeout=1800)
+        wait_until_compiled(process, url, model["name"], log)
         print(f"service ready in {time.monotonic() - started:.0f} s (log: {log})", flush=True)
         yield url
     finally:
         process.terminate()
         process.wait(60)
         os.unlink(config.name)
+
+
+def wait_until_compiled(process: subprocess.Popen, url: str, name: str, log: Path,
+                        timeout: float = 1800) -> None:
+    """Wait, with a progress bar of compiled buckets, until model `name` has every bucket."""
+    deadline = time.monotonic() + timeout
+    with progress(f"starting the service ({name}): buckets compiled", "bucket") as bar, \
+            httpx.Client(base_url=url, timeout=10) as http:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the service exited during start-up; see its log, {log}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the service was not ready after {timeout:.0f} s; see {log}")
+            try:
+                described = http.get(f"/v1/models/{name}").json()
+                bar.total = len(described["buckets"])
+                bar.update(len(described["compiled_buckets"]) - bar.n)
+                if described["state"] == "ready":
+                    bar.refresh()
+                    return
+                if described["state"].startswith("failed"):
+                    raise RuntimeError(f"the service could not compile {name}: {described['state']}")
+            except httpx.TransportError:
+                pass  # not listening yet: importing and building the model
+            time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def progress(description: str, unit: str | None = None) -> Iterator[tqdm]:
+    """A tqdm bar (on stderr) that is redrawn every `REDRAW_S` seconds even while nothing advances
+    it, e.g. while nautilus trains its networks between batches of likelihood calls: its elapsed
+    time shows that a long step is still running. Without `unit` it shows the elapsed time only."""
+    style = {"unit": unit} if unit else {"bar_format": "{desc}: {elapsed}"}
+    with tqdm(desc=description, mininterval=1.0, dynamic_ncols=True, **style) as bar:
+        stop = threading.Event()
+
+        def redraw() -> None:
+            while not stop.wait(REDRAW_S):
+                bar.refresh()
+
+        redrawing = threading.Thread(target=redraw, name="progress-redraw", daemon=True)
+        redrawing.start()
+        try:
+            yield bar
+        finally:
+            stop.set()
+            redrawing.join()
+
+
+class Counted:
+    """A likelihood source (a `Client` or `FixedParameters`) whose `log_evidence` advances a
+    progress bar by the points it evaluates and shows the best value so far; for the samplers."""
+
+    def __init__(self, source, bar: tqdm) -> None:
+        self.model = source.model
+        self._source = source
+        self._bar = bar
+        self._best = -np.inf
+
+    def log_evidence(self, theta) -> np.ndarray:
+        values = self._source.log_evidence(theta)
+        self._best = max(self._best, float(np.max(values, initial=-np.inf)))
+        self._bar.set_postfix_str(f"best log-evidence {self._best:.2f}", refresh=False)
+        self._bar.update(len(values))
+        return values
 
 
 def served_batches(url: str) -> tuple[float, float]:
@@ -116,8 +192,10 @@ def run_summary(seconds: float, sampler, client, url: str, before: tuple[float, 
     ])
 
 
-def plot_fit(model, theta: np.ndarray, path: Path, title: str) -> None:
-    """Data, model, normalised residuals and the source reconstruction at `theta`, to `path`."""
+def plot_fit(model, theta: np.ndarray, path: Path, title: str) -> dict[str, np.ndarray]:
+    """Data, model, normalised residuals and the source reconstruction at `theta`, to `path`;
+    returns the four panels (NaN outside the mask only). A fit that is not finite inside the mask
+    is an error, not a picture with empty panels."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -142,6 +220,14 @@ def plot_fit(model, theta: np.ndarray, path: Path, title: str) -> None:
     basis = np.asarray(gaussian_basis_images(np.stack([y.ravel(), x.ravel()], -1), centre,
                                              ell_comps, sigmas))
     source = (basis @ fit["amplitudes"][-len(sigmas):]).reshape(y.shape)
+    chi_squared_per_pixel = fit["terms"]["chi_squared"] / mask.sum()
+    inside = np.isfinite(data)
+    panels = {"data": data, "model": image, "normalised residuals": residuals, "source": source}
+    broken = [name for name, values in panels.items()
+              if not np.isfinite(values[inside] if values.shape == inside.shape else values).all()]
+    if broken or not np.isfinite(chi_squared_per_pixel):
+        raise FloatingPointError(f"the fit at {theta.tolist()} is not finite ({', '.join(broken)}, "
+                                 f"chi^2 per pixel {chi_squared_per_pixel}); no picture saved")
 
     extent = np.array([cols.min() - mask.shape[1] / 2, cols.max() - mask.shape[1] / 2,
                        mask.shape[0] / 2 - rows.max(), mask.shape[0] / 2 - rows.min()])
@@ -161,7 +247,9 @@ def plot_fit(model, theta: np.ndarray, path: Path, title: str) -> None:
         ax.set_xlabel("x [arcsec]")
         figure.colorbar(shown, ax=ax, fraction=0.046)
     axes[0].set_ylabel("y [arcsec]")
-    figure.suptitle(f"{title}   chi^2 / pixel = {fit['terms']['chi_squared'] / mask.sum():.2f}")
+    figure.suptitle(f"{title}   chi^2 / pixel = {chi_squared_per_pixel:.2f}")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    print(f"saved {path}")
+    plt.close(figure)
+    print(f"saved {path} (chi^2 per pixel {chi_squared_per_pixel:.2f})")
+    return panels

@@ -104,7 +104,8 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
         )
         compiler.start()
         app.state.evaluator = Evaluator(engine, batcher, app_metrics, settings.request_timeout_s)
-        logger.info("serving models %s; compiling buckets %s", list(served), engine.buckets)
+        logger.info("serving models %s on %s; compiling buckets %s", list(served), engine.device,
+                    engine.buckets)
         try:
             yield
         finally:

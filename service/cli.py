@@ -1,4 +1,8 @@
-"""`lensserve` command line: one subcommand per function, dispatched by argparse."""
+"""`lensserve` command line: one subcommand per function, dispatched by argparse.
+
+Parsing imports nothing heavy: `lensserve --help` and each subcommand's `--help` answer without
+loading JAX, NumPy or `likelihood` (which take seconds); a subcommand imports what it runs.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,9 @@ from collections.abc import Sequence
 
 from service.environment import set_default_environment
 
-set_default_environment()  # before service.offline imports JAX, NumPy and SciPy, which read it
-
-from service.offline import add_evaluate_arguments, add_simulate_arguments  # noqa: E402
+# `likelihood.dataset.DEFAULT_MASK_RADIUS`, for the help text only (importing it loads NumPy and
+# JAX); tests/service/test_cli_help.py checks that the two agree.
+DEFAULT_MASK_RADIUS_TEXT = "3.5"
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -49,18 +53,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser(
         "evaluate", help="evaluate a model in-process and print its log-evidence as JSON")
-    add_evaluate_arguments(evaluate)
+    _add_dataset_arguments(evaluate)
+    evaluate.add_argument("--model", default="mge", help="model kind (default mge)")
+    evaluate.add_argument("--params", help="JSON file {parameter name: value}; required with "
+                          "--dataset (default: the embedded dataset's true parameters)")
+    evaluate.add_argument("--gradient", action="store_true", help="also print the gradient")
     evaluate.set_defaults(run=_evaluate)
 
     simulate = commands.add_parser(
         "simulate", help="simulate an HST-like lens dataset (the embedded default's recipe)")
-    add_simulate_arguments(simulate)
+    simulate.add_argument("--output", default="simulated.npz", help="output .npz path")
+    simulate.add_argument("--seed", type=int, default=1, help="noise seed (default 1)")
     simulate.set_defaults(run=_simulate)
     return parser
 
 
+def _add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", help="a .npz file or a directory of FITS files "
+                        "(default: the embedded dataset)")
+    parser.add_argument("--pixel-scale", type=float, help="arcsec per pixel (FITS datasets)")
+    parser.add_argument("--mask-radius", type=float,
+                        help=f"circular mask radius in arcsec (default {DEFAULT_MASK_RADIUS_TEXT})")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    set_default_environment()  # before the subcommand imports JAX, NumPy and SciPy, which read it
     return args.run(args)
 
 

@@ -2,8 +2,10 @@
 
 FastAPI serves its documentation on routes no dependency guards, so `create_app` turns those off
 (`FastAPI(**BUILTIN_DOCS_OFF)`) and includes `router`, which serves the same pages at the same
-paths with `require_token` (no check when no token is configured). The pages load Swagger UI and
-ReDoc from FastAPI's default CDN: no installed package ships their assets.
+paths with `require_token` (no check when no token is configured). FastAPI's pages load Swagger
+UI, ReDoc, Google's fonts and a favicon from the internet, and are blank without it; these load
+the scripts, styles and favicon that the `fastapi-offline` package ships, from `/docs/assets/`
+(behind the token too), and nothing from another host: no fonts, and no Swagger validator badge.
 
 With a token, a browser must send it for the page and for the schema the page fetches (e.g. a
 header-setting extension); `curl -H "Authorization: Bearer $LENSSERVE_TOKEN"` reads the schema.
@@ -11,15 +13,17 @@ header-setting extension); `curl -H "Authorization: Bearer $LENSSERVE_TOKEN"` re
 
 from __future__ import annotations
 
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.openapi.docs import (
     get_redoc_html,
     get_swagger_ui_html,
     get_swagger_ui_oauth2_redirect_html,
 )
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from service.dependencies import require_token
 from service.schemas import ErrorResponse
@@ -29,6 +33,10 @@ OPENAPI_PATH = "/openapi.json"
 SWAGGER_UI_PATH = "/docs"
 SWAGGER_UI_OAUTH2_REDIRECT_PATH = "/docs/oauth2-redirect"
 REDOC_PATH = "/redoc"
+ASSETS_PATH = "/docs/assets"
+# The files of fastapi-offline's `static/` directory the pages load.
+ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",
+          "redoc.standalone.js": "text/javascript", "favicon.png": "image/png"}
 
 _UNAUTHORIZED = {
     "description": "missing, wrong or repeated bearer token",
@@ -58,9 +66,13 @@ async def swagger_ui(request: Request) -> HTMLResponse:
     return get_swagger_ui_html(
         openapi_url=root + OPENAPI_PATH,
         title=f"{app.title} - Swagger UI",
+        swagger_js_url=f"{root}{ASSETS_PATH}/swagger-ui-bundle.js",
+        swagger_css_url=f"{root}{ASSETS_PATH}/swagger-ui.css",
+        swagger_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
         oauth2_redirect_url=root + SWAGGER_UI_OAUTH2_REDIRECT_PATH,
         init_oauth=app.swagger_ui_init_oauth,
-        swagger_ui_parameters=app.swagger_ui_parameters,
+        # Swagger UI otherwise sends the schema to validator.swagger.io for a badge.
+        swagger_ui_parameters={**(app.swagger_ui_parameters or {}), "validatorUrl": None},
     )
 
 
@@ -71,8 +83,20 @@ async def swagger_ui_oauth2_redirect() -> HTMLResponse:
 
 @router.get(REDOC_PATH)
 async def redoc(request: Request) -> HTMLResponse:
-    return get_redoc_html(openapi_url=_root_path(request) + OPENAPI_PATH,
-                          title=f"{request.app.title} - ReDoc")
+    root = _root_path(request)
+    return get_redoc_html(openapi_url=root + OPENAPI_PATH, title=f"{request.app.title} - ReDoc",
+                          redoc_js_url=f"{root}{ASSETS_PATH}/redoc.standalone.js",
+                          redoc_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
+                          with_google_fonts=False)
+
+
+@router.get(ASSETS_PATH + "/{name}")
+async def asset(name: str) -> FileResponse:
+    if name not in ASSETS:
+        raise HTTPException(404, f"no documentation asset {name!r}")
+    # pip installs the package as files, so its resources are paths.
+    path = Path(str(resources.files("fastapi_offline"))) / "static" / name
+    return FileResponse(path, media_type=ASSETS[name])
 
 
 def documented_unauthorized(schema: dict[str, Any]) -> dict[str, Any]:

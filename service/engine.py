@@ -84,6 +84,14 @@ class Engine:
         return jax.default_backend() != "cpu"
 
     @property
+    def device(self) -> str:
+        """What batches run on: `cpu`, or an accelerator's platform and kind (`gpu (NVIDIA ...)`)."""
+        import jax
+
+        device = jax.devices()[0]
+        return "cpu" if device.platform == "cpu" else f"{device.platform} ({device.device_kind})"
+
+    @property
     def default_dispatchers(self) -> int:
         """Batches worth running side by side: one per core on a CPU (XLA runs each batch on one
         core there, with the intra-op threads `service.environment` turns off), else 1."""

@@ -1,11 +1,13 @@
 """Process-wide defaults the service starts with: environment variables that JAX, NumPy and SciPy
-read once (XLA when it creates its backend, OpenBLAS when its library loads), so
+read once (XLA when it creates its backend, OpenBLAS when its library loads, JAX its platforms), so
 `set_default_environment()` must run before they are imported, and glibc's malloc settings. A
 variable the user set is kept."""
 
 from __future__ import annotations
 
 import ctypes
+import importlib.metadata
+import importlib.util
 import os
 import platform
 
@@ -74,7 +76,22 @@ def keep_freed_memory() -> bool:
         (M_TOP_PAD, ctypes.c_int(256 << 20))))
 
 
+def accelerator_installed() -> bool:
+    """Whether JAX could find an accelerator in this environment, told without importing JAX: a
+    PJRT plugin (`jax[cuda12]`'s, ROCm's: modules of the `jax_plugins` namespace package or its
+    entry points, as JAX discovers them) or libtpu (`jax[tpu]`, or `TPU_LIBRARY_PATH`)."""
+    return (importlib.util.find_spec("jax_plugins") is not None
+            or importlib.util.find_spec("libtpu") is not None
+            or "TPU_LIBRARY_PATH" in os.environ
+            or bool(importlib.metadata.entry_points(group="jax_plugins")))
+
+
 def set_default_environment() -> None:
     for name, value in DEFAULT_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
+    # Without an accelerator's plugin JAX can only run on the CPU, but it still probes for a TPU
+    # and logs "Unable to initialize backend 'tpu'" at start-up. With a plugin (the gpu extra)
+    # JAX chooses among what it finds, and falls back to the CPU where no device is visible.
+    if not accelerator_installed():
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")
     keep_freed_memory()

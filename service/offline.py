@@ -19,9 +19,10 @@ def _enable_float64() -> None:
 def _dataset(args: argparse.Namespace):
     from likelihood import default_dataset, load_imaging
 
+    mask_radius = DEFAULT_MASK_RADIUS if args.mask_radius is None else args.mask_radius
     if args.dataset is None:
-        return default_dataset(mask_radius=args.mask_radius)
-    return load_imaging(args.dataset, pixel_scale=args.pixel_scale, mask_radius=args.mask_radius)
+        return default_dataset(mask_radius=mask_radius)
+    return load_imaging(args.dataset, pixel_scale=args.pixel_scale, mask_radius=mask_radius)
 
 
 def parameter_vector(names: tuple[str, ...], values: dict) -> list[float]:
@@ -47,7 +48,13 @@ def parameter_vector(names: tuple[str, ...], values: dict) -> list[float]:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    """Print {"log_evidence": x, "gradient": {...}} for the parameters in a JSON file."""
+    """Print {"log_evidence": x, "gradient": {...}} for the parameters in a JSON file (by default,
+    for the embedded dataset only, its true parameters)."""
+    if args.dataset is not None and args.params is None:
+        print("lensserve evaluate: --dataset needs --params (a JSON file of parameter name to "
+              "value): the default parameters are the embedded simulated lens's truth, which "
+              "says nothing about another image", file=sys.stderr)
+        return 2
     _enable_float64()
     import jax
     import numpy as np
@@ -97,24 +104,3 @@ def simulate(args: argparse.Namespace) -> int:
         json.dumps(truth_record(Truth()), indent=1) + "\n")
     print(json.dumps(imaging.summary()))
     return 0
-
-
-def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", help="a .npz file or a directory of FITS files "
-                        "(default: the embedded dataset)")
-    parser.add_argument("--pixel-scale", type=float, help="arcsec per pixel (FITS datasets)")
-    parser.add_argument("--mask-radius", type=float, default=DEFAULT_MASK_RADIUS,
-                        help="circular mask radius in arcsec (default 3.5)")
-
-
-def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    add_dataset_arguments(parser)
-    parser.add_argument("--model", default="mge", help="model kind (default mge)")
-    parser.add_argument("--params", help="JSON file {parameter name: value} "
-                        "(default: the embedded dataset's true parameters)")
-    parser.add_argument("--gradient", action="store_true", help="also print the gradient")
-
-
-def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", default="simulated.npz", help="output .npz path")
-    parser.add_argument("--seed", type=int, default=1, help="noise seed (default 1)")

@@ -6,9 +6,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, field_validator
 
-# The documentation's example point: one a served model answers, of the `mge` kind (15 parameters)
-# that the README's examples use.
-EXAMPLE_MGE_POINT = [0.0, 0.0, 0.05, 0.08, 0.0, 0.0, 0.05, 0.12, 1.6, 0.01, 0.02, 0.1, 0.05, 0.1, 0.1]
+# The documentation's example points: the embedded dataset's true parameters (`default_truth()`)
+# in the order of each kind's parameter_names, the pixelized kinds' regularization coefficient at
+# its prior median. Literal, since the service's schemas do not load `likelihood`;
+# tests/service/test_examples.py checks them against it.
+EXAMPLE_MGE_POINT = [0.0, 0.0, 0.05, 0.08, 0.0, 0.0, 0.05, 0.12, 1.6, 0.03, -0.02,
+                     0.05, 0.08, 0.1, -0.06]
+EXAMPLE_PIXELIZED_POINT = [*EXAMPLE_MGE_POINT[:11], 1.0]
 
 
 class LogEvidenceRequest(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import time
@@ -31,9 +32,37 @@ def serve(config_file: str | Path | None = None, **overrides: object) -> None:
     run_app(create_app(settings), settings)
 
 
+# Orchestrators' probes and Prometheus' scrapes: every few seconds, for as long as the service runs.
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class ProbesOnlyAtDebug(logging.Filter):
+    """Keeps uvicorn's access-log lines of probe requests (`PROBE_PATHS`) out of the log unless
+    the access log is at debug: at info they would bury the requests that matter."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # uvicorn logs (client address, method, path with query, HTTP version, status).
+        if isinstance(record.args, tuple) and len(record.args) == 5:
+            path = str(record.args[2]).partition("?")[0]
+            if path in PROBE_PATHS:
+                return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+def logging_config() -> dict:
+    """uvicorn's own logging configuration with `ProbesOnlyAtDebug` on its access log."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["probes"] = {"()": ProbesOnlyAtDebug}
+    config["handlers"]["access"]["filters"] = ["probes"]
+    return config
+
+
 def uvicorn_config(app, settings, **options):
-    """uvicorn's configuration for `app`: the connection limits (`service.connections`) and the
-    shutdown grace from `settings`; `options` go to `uvicorn.Config` as they are."""
+    """uvicorn's configuration for `app`: the connection limits (`service.connections`), the
+    shutdown grace from `settings` and the access log without probes; `options` go to
+    `uvicorn.Config` as they are."""
     import uvicorn
 
     from service.connections import ConnectionLimits, connection_cap, limited_protocol
@@ -46,6 +75,7 @@ def uvicorn_config(app, settings, **options):
         ws="none",  # no websockets; also avoids importing the websockets package
         lifespan="on",
         timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_s)),
+        log_config=logging_config(),
         **{"log_level": settings.log_level, **options},
     )
 

@@ -34,6 +34,7 @@ from service.evaluation import (
 )
 from service.schemas import (
     EXAMPLE_MGE_POINT,
+    EXAMPLE_PIXELIZED_POINT,
     ErrorResponse,
     LogEvidenceRequest,
     LogEvidenceResponse,
@@ -62,12 +63,16 @@ _MSGPACK_DOC = (
     "way (non-finite values kept as floats)."
 )
 _JSON_EXAMPLES = {
-    "one point": {"summary": "one point of an mge model",
-                  "value": {"parameters": [EXAMPLE_MGE_POINT]}},
-    "gradient": {"summary": "two points and their gradients",
+    "one point": {"summary": "one point of an mge model (15 parameters): the embedded dataset's "
+                  "truth", "value": {"parameters": [EXAMPLE_MGE_POINT]}},
+    "pixelized": {"summary": "one point of a rectangular or delaunay model (12 parameters)",
+                  "value": {"parameters": [EXAMPLE_PIXELIZED_POINT]}},
+    "gradient": {"summary": "two points of an mge model and their gradients (a service started "
+                 "with gradient = true)",
                  "value": {"parameters": [EXAMPLE_MGE_POINT, EXAMPLE_MGE_POINT], "gradient": True}},
     "invalid point": {
-        "summary": "a negative Einstein radius: answered `invalid: ...`, log_evidence null",
+        "summary": "an mge point with a negative Einstein radius: answered `invalid: ...`, "
+        "log_evidence null",
         "value": {"parameters": [EXAMPLE_MGE_POINT[:8] + [-1.6] + EXAMPLE_MGE_POINT[9:]]},
     },
 }

@@ -24,6 +24,7 @@ COMMANDS = {
     "likelihood": ["benchmarks/likelihood.py", "--smoke"],
     "nnls": ["benchmarks/nnls.py", "--smoke"],
     "service": ["benchmarks/service.py", "--smoke", "--port", "8797"],
+    "startup": ["benchmarks/startup.py", "--smoke"],
 }
 
 
@@ -101,7 +102,14 @@ def service_table(stdout: str) -> None:
     assert len(rows(stdout, "| 1 |") + rows(stdout, "| 2 |")) == 2  # 1 and 2 clients
 
 
-CHECKS = {"likelihood": likelihood_tables, "nnls": nnls_tables, "service": service_table}
+def startup_table(stdout: str) -> None:
+    table = rows(stdout, "| cold |") + rows(stdout, "| warm |")
+    assert len(table) == 2
+    assert all(row.count(" s |") == 4 for row in table), table  # alive, mge, /readyz, every bucket
+
+
+CHECKS = {"likelihood": likelihood_tables, "nnls": nnls_tables, "service": service_table,
+          "startup": startup_table}
 
 
 @pytest.mark.timeout(TIMEOUT + 60)
