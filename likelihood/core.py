@@ -2,7 +2,8 @@
 
 Its leaves are the dataset-dependent arrays (masked data and noise, the PSF's transform, the
 coordinates, the MGE widths, the mesh's image-plane vertices); its static part (masks, pixel
-indices, the kind, the parameter layout, the components' settings) fixes the program. So one
+indices, the kind, the parameter layout, the components' settings, the lanes policy) fixes the
+program. So one
 executable evaluates any dataset whose core has the same static part and leaf shapes:
 `jax.jit(log_evidence).lower(core, theta).compile()(other_core, theta)`.
 """
@@ -20,12 +21,13 @@ from likelihood.parameters import ParameterLayout
 from likelihood.pytree import pytree_dataclass
 
 
-@pytree_dataclass(static=("kind", "layout"))
+@pytree_dataclass(static=("kind", "layout", "lanes"))
 @dataclass(frozen=True, eq=False)
 class ModelCore:
     """grids, convolver: the dataset on its mask; lens_sigmas: (L,) arcsec, the lens light's MGE
     widths; source: the kind's source pytree (`Kind.source`); kind: its `Kind`; layout: the
-    parameter vector's `ParameterLayout`."""
+    parameter vector's `ParameterLayout`; lanes: how the kind's inversion runs under `vmap`,
+    "sequential" or "vectorized" (`likelihood.execution.Execution.lanes`, `likelihood.lanes`)."""
 
     grids: MaskedGrids
     convolver: Convolver
@@ -33,6 +35,7 @@ class ModelCore:
     source: object
     kind: object
     layout: ParameterLayout
+    lanes: str
 
 
 def inversion(core: ModelCore, theta) -> Inversion:

@@ -1,9 +1,21 @@
-"""Batching policy: a function whose lanes under `vmap` run one after another."""
+"""Batching policy: how a kind's per-point function runs under `vmap` (`Execution.lanes`)."""
 
 from collections.abc import Callable
 
 import jax
 from jax.custom_batching import sequential_vmap
+
+
+def with_lanes(lanes: str, function: Callable) -> Callable:
+    """`function` whose lanes under `vmap` run as `lanes` says: "sequential", one after another
+    (`lane_by_lane`), or "vectorized", as one batched computation (`function` itself). The
+    policy is static (a field of the model's core, `likelihood.core.ModelCore.lanes`), never a
+    question to the backend while tracing."""
+    if lanes == "sequential":
+        return lane_by_lane(function)
+    if lanes == "vectorized":
+        return function
+    raise ValueError(f"lanes must be 'sequential' or 'vectorized', got {lanes!r}")
 
 
 def lane_by_lane(function: Callable) -> Callable:

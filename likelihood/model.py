@@ -30,8 +30,9 @@ from likelihood.settings import ModelSettings
 @dataclass(frozen=True, eq=False)
 class LensModel:
     """A lens model ready to compile: what it is (kind, dataset, settings, notes, reference
-    parameters) and its `core`, the pytree of arrays its likelihood is a pure function of
-    (`likelihood.core`). `log_evidence(theta)` closes over the core; compile
+    parameters, the `Execution` it was built to run as) and its `core`, the pytree of arrays its
+    likelihood is a pure function of (`likelihood.core`). `log_evidence(theta)` closes over the
+    core; compile
     `core.log_evidence(core, theta)` with the core as an argument to serve other datasets of the
     same shapes with one executable."""
 
@@ -41,6 +42,7 @@ class LensModel:
     core: ModelCore
     reference_parameters: np.ndarray
     notes: str
+    execution: Execution
 
     # The pure function of (core, theta) the service compiles with the core as an argument.
     evidence_function = staticmethod(core.log_evidence)
@@ -90,6 +92,7 @@ class LensModel:
             "reference_parameters": self.reference_parameters.tolist(),
             "dataset": self.dataset.summary(),
             "settings": {k: getattr(self.settings, k) for k in self.settings.__dataclass_fields__},
+            "execution": self.execution.describe(),
             "notes": self.notes,
         }
 
@@ -128,11 +131,12 @@ def build_model(
     execution: Execution | None = None,
 ) -> LensModel:
     """Precompute a `LensModel` of `kind` (one of `KINDS`) on `dataset`, run as `execution`
-    says (None: `Execution()`, the sparse formulation on one kernel thread)."""
+    says (None: `Execution()`, the sparse formulation on one kernel thread, lanes in sequence)."""
     if kind not in _KINDS:
         raise UnknownKindError(f"unknown model kind {kind!r}; available: {', '.join(KINDS)}")
     definition = _KINDS[kind]
     settings = settings or ModelSettings()
+    execution = execution or Execution()
     grids = masked_grids(dataset)
     blur = convolver(grids.mask, grids.blurring, dataset.psf)
     layout = ParameterLayout(definition.parameters)
@@ -143,8 +147,8 @@ def build_model(
     model_core = ModelCore(
         grids=grids, convolver=blur,
         lens_sigmas=mge_sigmas(dataset.mask_radius, settings.lens_gaussians),
-        source=definition.source(dataset, grids, blur, settings, execution or Execution()),
-        kind=definition, layout=layout,
+        source=definition.source(dataset, grids, blur, settings, execution),
+        kind=definition, layout=layout, lanes=execution.lanes,
     )
     return LensModel(kind=kind, dataset=dataset, settings=settings, core=model_core,
-                     reference_parameters=reference, notes=definition.notes)
+                     reference_parameters=reference, notes=definition.notes, execution=execution)

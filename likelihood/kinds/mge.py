@@ -11,7 +11,7 @@ import numpy as np
 from likelihood import parameters as par
 from likelihood.inversion import Inversion, dense_system, solve_and_evidence
 from likelihood.kinds.kind import Kind
-from likelihood.lanes import lane_by_lane
+from likelihood.lanes import with_lanes
 from likelihood.light import elliptical_radius_squared, mge_sigmas
 from likelihood.linear_light import blurred_gaussians, support_points
 from likelihood.mass import traced_grid
@@ -31,8 +31,8 @@ def source(dataset, grids, convolver, settings, execution) -> MGESource:
 
 
 def mge_inversion(core, theta) -> Inversion:
-    """The inversion at parameters `theta` (P,); lanes of a `vmap` run one after another."""
-    return lane_by_lane(partial(_inversion, core))(theta)
+    """The inversion at parameters `theta` (P,); lanes of a `vmap` run as `core.lanes` says."""
+    return with_lanes(core.lanes, partial(_inversion, core))(theta)
 
 
 def radii_squared(core, values):

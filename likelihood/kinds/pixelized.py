@@ -21,7 +21,7 @@ from likelihood.border import border_indices, relocated
 from likelihood.curvature import MeshOperator, mesh_and_light_system, mesh_operator
 from likelihood.inversion import Inversion, solve_and_evidence
 from likelihood.kinds.kind import Kind
-from likelihood.lanes import lane_by_lane
+from likelihood.lanes import with_lanes
 from likelihood.linear_light import weighted_lens_light_rows
 from likelihood.mass import traced_grid
 from likelihood.mesh.mesh import Mesh
@@ -81,13 +81,14 @@ def source_plane(source: PixelizedSource, grid, mass):
 
 def pixelized_inversion(core, theta) -> Inversion:
     """The inversion at parameters theta (P,). The source-plane mesh is built once for a batch
-    (a host call, e.g. the Delaunay triangulation, sees all of it); the inversions then run lane
-    after lane (`lanes.lane_by_lane`: each lane's system is a 158 MB matrix at the fiducial, and
-    batched the working sets would add up)."""
+    (a host call, e.g. the Delaunay triangulation, sees all of it, whatever the lanes policy);
+    the inversions then run as `core.lanes` says (`likelihood.lanes`): on a CPU lane after lane
+    (each lane's dense system is a 158 MB matrix at the fiducial, and batched the working sets
+    would add up), on an accelerator vectorized."""
     source = core.source
     vertices, points = source_plane(source, core.grids.grid, par.mass(core.layout.values(theta)))
     mesh = source.mesh.source_plane_mesh(vertices, points)
-    return lane_by_lane(partial(_inversion, core))((theta, mesh))
+    return with_lanes(core.lanes, partial(_inversion, core))((theta, mesh))
 
 
 def _inversion(core, theta_and_mesh) -> Inversion:

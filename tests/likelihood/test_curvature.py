@@ -213,9 +213,9 @@ def test_a_bad_kernel_thread_count_is_refused(threads):
 def test_the_execution_is_chosen_by_the_caller_not_the_backend():
     with pytest.raises(ValueError, match="formulation"):
         Execution("gpu")
-    assert execution_for("cpu", 2) == Execution("sparse", 2)
-    assert execution_for("gpu", 1) == Execution("dense", 1)
-    assert Execution() == Execution("sparse", 1)
+    assert execution_for("cpu", 2) == Execution("sparse", 2, "sequential")
+    assert execution_for("gpu", 1) == Execution("dense", 1, "vectorized")
+    assert Execution() == Execution("sparse", 1, "sequential")
 
 
 def test_importing_the_likelihood_reads_no_kernel_setting_from_the_environment():
