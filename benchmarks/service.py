@@ -296,7 +296,8 @@ def main() -> None:
 
         settings = load_settings(config)
         configure_jax(settings.compilation_cache_dir)
-        models = load_models(settings.models, settings.kernel_threads)
+        models = load_models(settings.models, settings.kernel_threads, lanes=settings.lanes,
+                             formulation=settings.formulation)
         model = models[MODEL]
         rng = np.random.default_rng(0)
         points = model.reference_parameters + rng.normal(0, 0.02, (4096, len(model.priors)))

@@ -74,7 +74,8 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_jax(settings.compilation_cache_dir)
         served = dict(lens_models) if lens_models is not None else await asyncio.to_thread(
-            load_models, settings.models, settings.kernel_threads
+            load_models, settings.models, settings.kernel_threads, lanes=settings.lanes,
+            formulation=settings.formulation,
         )
         specs = served_specs(settings.models) if lens_models is None else settings.models or []
         buckets = model_buckets(served, specs, settings.buckets)
@@ -106,6 +107,11 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
         app.state.evaluator = Evaluator(engine, batcher, app_metrics, settings.request_timeout_s)
         logger.info("serving models %s on %s; compiling buckets %s", list(served), engine.device,
                     engine.buckets)
+        for name, model in served.items():
+            execution = model.execution
+            logger.info("model %s (%s): lanes %s, formulation %s, kernel threads %d", name,
+                        model.kind, execution.lanes, execution.formulation,
+                        execution.kernel_threads)
         try:
             yield
         finally:

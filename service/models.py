@@ -35,24 +35,28 @@ def model_buckets(
     return {name: own.get(name) or ladder for name in names}
 
 
-def service_execution(kernel_threads: int | None = None):
-    """The `likelihood.execution.Execution` the served models run with: the formulation for the
-    backend JAX runs on (asked once, here at start-up, never while tracing) and `kernel_threads`
-    (None: the usable cores)."""
+def service_execution(kernel_threads: int | None = None, *, lanes: str | None = None,
+                      formulation: str | None = None):
+    """The `likelihood.execution.Execution` the served models run with: the lanes policy and the
+    formulation for the backend JAX runs on (asked once, here at start-up, never while tracing)
+    unless given, and `kernel_threads` (None: the usable cores)."""
     import jax
 
     from likelihood.execution import execution_for
 
     threads = usable_cores() if kernel_threads is None else kernel_threads
-    return execution_for(jax.default_backend(), threads)
+    device = execution_for(jax.default_backend(), threads)
+    return dataclasses.replace(device, lanes=lanes or device.lanes,
+                               formulation=formulation or device.formulation)
 
 
-def load_models(specs: list[ModelSpec] | None, kernel_threads: int | None = None) -> dict:
+def load_models(specs: list[ModelSpec] | None, kernel_threads: int | None = None, *,
+                lanes: str | None = None, formulation: str | None = None) -> dict:
     """`{name: likelihood.LensModel}` for `specs` (None: `default_specs()`), in order, with the
-    curvature kernel on `kernel_threads` threads (None: the usable cores)."""
+    curvature kernel on `kernel_threads` threads (None: the usable cores), each model's lanes
+    policy and formulation its spec's, else `lanes` and `formulation`, else the device's."""
     from likelihood import ModelSettings, build_model, default_dataset, load_imaging
 
-    execution = service_execution(kernel_threads)
     models = {}
     for spec in served_specs(specs):
         if spec.dataset is None:
@@ -65,5 +69,7 @@ def load_models(specs: list[ModelSpec] | None, kernel_threads: int | None = None
             key: tuple(value) if isinstance(value, list) else value
             for key, value in spec.settings.items()
         })
+        execution = service_execution(kernel_threads, lanes=spec.lanes or lanes,
+                                      formulation=spec.formulation or formulation)
         models[spec.name] = build_model(dataset, spec.kind, settings, execution=execution)
     return models

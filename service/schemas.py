@@ -54,6 +54,16 @@ class LogEvidenceResponse(BaseModel):
     )
 
 
+class ExecutionInfo(BaseModel):
+    """How the model's batches run (`likelihood.execution.Execution`), resolved at start-up."""
+
+    lanes: str = Field(description="`sequential` (lane after lane) or `vectorized` (one batched "
+                       "computation)")
+    formulation: str = Field(description="the pixelized kinds' linear system: `sparse` (the CPU "
+                             "host kernel) or `dense` (blurred mapping matrix, one product)")
+    kernel_threads: int = Field(description="threads of the sparse kernel per evaluation")
+
+
 class ModelInfo(BaseModel):
     """A served model, as `likelihood.LensModel.describe()` tells it, plus serving state."""
 
@@ -64,6 +74,7 @@ class ModelInfo(BaseModel):
     parameter_names: list[str]
     priors: dict[str, dict[str, Any]] = Field(description="default prior per parameter name")
     dataset: dict[str, Any]
+    execution: ExecutionInfo
     ready: bool = Field(description="the model answers (at least its smallest bucket is compiled)")
     state: str = Field(description="`compiling` (no bucket yet), `serving` (some buckets), "
                        "`ready` (every bucket) or `failed: <reason>`")

@@ -9,7 +9,7 @@ TOML file or from an environment variable holding JSON, e.g.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -22,6 +22,13 @@ from pydantic_settings import (
 from service.environment import usable_cores
 
 DEFAULT_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+# `likelihood.execution`'s choices, spelled out here: the settings do not load `likelihood`.
+Lanes = Literal["sequential", "vectorized"]
+Formulation = Literal["sparse", "dense"]
+LANES_HELP = ("how a batch's lanes run: 'sequential' (one after another) or 'vectorized' (one "
+              "batched computation)")
+FORMULATION_HELP = ("the pixelized kinds' linear system: 'sparse' (the CPU host kernel) or "
+                    "'dense' (the blurred mapping matrix and one matrix product)")
 
 
 def sorted_buckets(buckets: tuple[int, ...]) -> tuple[int, ...]:
@@ -46,6 +53,10 @@ class ModelSpec(BaseModel):
     buckets: tuple[int, ...] | None = Field(
         default=None, description="this model's batch sizes; None: the service's ladder"
     )
+    lanes: Lanes | None = Field(
+        default=None, description=f"{LANES_HELP}; None: the service's `lanes`")
+    formulation: Formulation | None = Field(
+        default=None, description=f"{FORMULATION_HELP}; None: the service's `formulation`")
 
     @field_validator("buckets")
     @classmethod
@@ -106,6 +117,14 @@ class ServiceSettings(BaseSettings):
         default_factory=usable_cores, ge=1,
         description="threads among which the pixelized kinds' CPU curvature kernel shares out the "
         "image's tiles, per evaluation; default: the cores the process may use",
+    )
+    lanes: Lanes | None = Field(
+        default=None, description=f"{LANES_HELP}; None: from the device, sequential on a CPU, "
+        "vectorized on an accelerator",
+    )
+    formulation: Formulation | None = Field(
+        default=None, description=f"{FORMULATION_HELP}; None: from the device, sparse on a CPU, "
+        "dense on an accelerator",
     )
     watchdog_floor_s: float = Field(
         default=30.0, gt=0,

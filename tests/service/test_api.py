@@ -63,6 +63,8 @@ def test_models_are_described(served, client):
     assert model["dataset"]["mask_radius"] == 1.0
     assert body["limits"]["max_request_points"] == 64 and body["limits"]["buckets"] == [1, 2, 4, 8]
     assert model["buckets"] == [1, 2, 4, 8]
+    assert model["execution"] == served.model.execution.describe()
+    assert model["execution"]["lanes"] == "sequential"  # the CPU's default
     assert client.get("/v1/models/mge").json()["name"] == "mge"
     assert client.get("/v1/models/nope").status_code == 404
     assert "/v1/models/{name}/log-evidence" in client.get("/openapi.json").json()["paths"]

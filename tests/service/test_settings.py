@@ -10,6 +10,7 @@ from service.environment import usable_cores
 from service.models import (
     PIXELIZED_DEFAULT_BUCKETS,
     default_specs,
+    load_models,
     model_buckets,
     service_execution,
 )
@@ -121,3 +122,35 @@ def test_the_served_models_run_the_backends_formulation_with_the_kernel_threads(
     # The tests run on a CPU: the sparse host kernel.
     assert service_execution(3) == Execution("sparse", 3)
     assert service_execution() == Execution("sparse", usable_cores())
+
+
+def test_the_lanes_and_formulation_come_from_the_device_unless_set():
+    from likelihood.execution import Execution
+
+    assert service_execution(2, lanes="vectorized") == Execution("sparse", 2, "vectorized")
+    assert service_execution(2, formulation="dense") == Execution("dense", 2, "sequential")
+
+
+def test_lanes_and_formulation_are_settings_refused_by_name_when_unknown(monkeypatch):
+    assert ServiceSettings().lanes is None and ServiceSettings().formulation is None
+    monkeypatch.setenv("LENSSERVE_LANES", "vectorized")
+    monkeypatch.setenv("LENSSERVE_FORMULATION", "dense")
+    settings = ServiceSettings()
+    assert (settings.lanes, settings.formulation) == ("vectorized", "dense")
+    monkeypatch.setenv("LENSSERVE_LANES", "parallel")
+    with pytest.raises(ValidationError, match="lanes"):
+        ServiceSettings()
+    with pytest.raises(ValidationError, match="formulation"):
+        ModelSpec(name="a", kind="mge", formulation="gpu")
+
+
+def test_a_model_may_override_the_services_lanes_and_formulation():
+    small = {"lens_gaussians": 2, "source_gaussians": 2, "mesh_shape": [6, 6]}
+    models = load_models([
+        ModelSpec(name="own", kind="mge", mask_radius=0.8, settings=small, lanes="vectorized"),
+        ModelSpec(name="service", kind="rectangular", mask_radius=0.8, settings=small),
+    ], 2, lanes="sequential", formulation="dense")
+    assert models["own"].describe()["execution"] == {
+        "lanes": "vectorized", "formulation": "dense", "kernel_threads": 2}
+    assert models["service"].core.lanes == "sequential"
+    assert models["service"].core.source.operator.formulation == "dense"

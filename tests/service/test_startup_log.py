@@ -47,6 +47,7 @@ def test_the_info_log_has_no_tpu_probe_and_no_probe_requests(tmp_path):
                 process.kill()
         log = process.stdout.read()
     assert "serving models ['mge'] on cpu" in log
+    assert "model mge (mge): lanes sequential, formulation sparse, kernel threads" in log
     assert "Unable to initialize backend" not in log
     assert '"GET /v1/models HTTP/1.1" 200' in log
     for probe in ("/healthz", "/readyz", "/metrics"):
