@@ -80,9 +80,11 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
         specs = served_specs(settings.models) if lens_models is None else settings.models or []
         buckets = model_buckets(served, specs, settings.buckets)
         engine = Engine(served, buckets, gradient=settings.gradient, metrics=app_metrics,
-                        cache_dir=settings.compilation_cache_dir)
+                        cache_dir=settings.compilation_cache_dir,
+                        device_memory_budget=settings.device_memory_budget)
         dispatchers = settings.dispatchers or engine.default_dispatchers
         check_dispatchers(dispatchers, engine.parallel_lanes)
+        engine.concurrent_batches = dispatchers  # as many batches may hold device memory at once
         batcher = Batcher(
             engine.evaluate,
             {name: QueueSpec(engine.buckets[name], model.reference_parameters,

@@ -13,6 +13,13 @@ executable; the larger buckets follow, each handed to `on_buckets` (the batcher)
 An executable takes the model's core (`likelihood.core`: its dataset's arrays, on the device once)
 as an argument, so models whose cores have the same structure and shapes (the same kind and
 settings on same-shaped datasets) share their executables: only the first is compiled.
+
+Memory: each executable's needs come from XLA's memory analysis (`executables.DeviceMemory`).
+With a `device_memory_budget`, a bucket fits when every model's core (resident) plus
+`concurrent_batches` runs of its executables (batch, outputs, temporaries; the larger variant)
+stay within it. A bucket that does not fit is dropped, with every larger bucket of its model (not
+compiled: memory grows with the batch), and logged; a model whose smallest bucket does not fit
+fails. So no batch runs out of device memory: what fits is known before anything runs.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from service.environment import usable_cores
-from service.executables import compile_batched
+from service.executables import DeviceMemory, compile_batched
 from service.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -58,8 +65,12 @@ class Engine:
         metrics: Metrics | None = None,
         cache_dir: Path | None = None,
         on_buckets: Callable[[str, tuple[int, ...]], None] | None = None,
+        device_memory_budget: int | None = None,
+        concurrent_batches: int = 1,
     ) -> None:
-        """`on_buckets(name, buckets)` is told each time a model's compiled buckets grow."""
+        """`on_buckets(name, buckets)` is told each time a model's compiled buckets grow;
+        `device_memory_budget` (bytes, None: no limit) and `concurrent_batches` (the dispatchers:
+        how many batches may run at once) decide which buckets are kept (module docstring)."""
         self.models = dict(models)
         self.buckets = {name: tuple(sorted(buckets[name])) for name in self.models}
         self.gradient = gradient
@@ -73,6 +84,12 @@ class Engine:
         self._compiled_buckets: dict[str, tuple[int, ...]] = dict.fromkeys(self.models, ())
         self._stop = threading.Event()
         self.compile_error: str | None = None
+        self.device_memory_budget = device_memory_budget
+        self.concurrent_batches = concurrent_batches
+        # (model, bucket) -> bytes a run needs besides the cores (the larger variant's)
+        self._working_memory: dict[tuple[str, int], int] = {}
+        self.dropped_buckets: dict[str, tuple[int, ...]] = dict.fromkeys(self.models, ())
+        self._failures: dict[str, str] = {}  # model -> why it cannot serve
 
     @property
     def parallel_lanes(self) -> bool:
@@ -108,10 +125,33 @@ class Engine:
     def compiled_buckets(self, name: str) -> tuple[int, ...]:
         return self._compiled_buckets[name]
 
+    def working_memory(self, name: str) -> dict[int, int]:
+        """{bucket: bytes} a run of each compiled bucket needs on the device besides the models'
+        cores (XLA's memory analysis; the larger of its variants)."""
+        return {bucket: self._working_memory[name, bucket]
+                for bucket in self._compiled_buckets[name] if (name, bucket) in self._working_memory}
+
+    @property
+    def resident_memory(self) -> int:
+        """Bytes of every model's core, on the device for as long as the service runs."""
+        import jax
+
+        return sum(np.asarray(leaf).nbytes for model in self.models.values()
+                   for leaf in jax.tree_util.tree_leaves(model.core))
+
+    def model_failure(self, name: str) -> str | None:
+        """Why the model will not serve (None while it may)."""
+        if name in self._failures:
+            return self._failures[name]
+        if self.compile_error is not None and not self.model_ready(name):
+            return self.compile_error
+        return None
+
     def model_state(self, name: str) -> str:
         """`ready` (every bucket), `serving` (some), `compiling` (none yet) or `failed: ...`."""
-        if self.compile_error is not None and not self.model_ready(name):
-            return f"failed: {self.compile_error}"
+        failure = self.model_failure(name)
+        if failure is not None:
+            return f"failed: {failure}"
         if self.compiled_buckets(name) == self.buckets[name]:
             return "ready"
         return "serving" if self.model_ready(name) else "compiling"
@@ -131,10 +171,14 @@ class Engine:
         """Compile every model for every bucket (and variant); logs progress; blocks."""
         try:
             for name, bucket in self.compile_order():
+                if bucket not in self.buckets[name]:
+                    continue  # dropped with a smaller bucket that did not fit
                 for gradient in (False, True) if self.gradient else (False,):
                     if self._stop.is_set():
                         return
                     self._compile_one(name, bucket, gradient)
+                if not self._fits(name, bucket):
+                    continue
                 self._compiled_buckets[name] = tuple(sorted((*self._compiled_buckets[name], bucket)))
                 self.on_buckets(name, self._compiled_buckets[name])
                 if self._compiled_buckets[name] == self.buckets[name]:
@@ -143,8 +187,39 @@ class Engine:
             self.compile_error = f"{type(error).__name__}: {error}"
             logger.exception("compilation failed; models without a compiled bucket will not serve")
             return
+        if self._failures:
+            return
         self._metrics.ready.set(1)
         logger.info("all %d models compiled; ready", len(self.models))
+
+    def _fits(self, name: str, bucket: int) -> bool:
+        """Whether `bucket` fits the device memory budget; if not, drop it and the model's larger
+        buckets, and log it (or fail the model, if it was its smallest)."""
+        working = self._working_memory.get((name, bucket))
+        if self.device_memory_budget is None or working is None:
+            return True
+        resident = self.resident_memory
+        needed = resident + self.concurrent_batches * working
+        if needed <= self.device_memory_budget:
+            return True
+        dropped = tuple(b for b in self.buckets[name] if b >= bucket)
+        reason = (f"bucket {bucket} needs {_mb(needed)} of device memory (the cores "
+                  f"{_mb(resident)} and {self.concurrent_batches} x {_mb(working)} to run it, "
+                  f"{_mb(working / bucket)} a lane), over device_memory_budget "
+                  f"{_mb(self.device_memory_budget)}")
+        self.buckets[name] = tuple(b for b in self.buckets[name] if b < bucket)
+        self.dropped_buckets[name] = dropped
+        for gradient in (False, True):
+            self._compiled.pop((name, bucket, gradient), None)
+        if not self.buckets[name]:
+            self._failures[name] = reason
+            logger.error("model %s will not serve: %s", name, reason)
+        else:
+            logger.warning("model %s: %s; buckets %s dropped, serving %s", name, reason,
+                           list(dropped), list(self.buckets[name]))
+            if self._compiled_buckets[name] == self.buckets[name]:
+                logger.info("model %s ready: buckets %s", name, list(self.buckets[name]))
+        return False
 
     def _compile_one(self, name: str, bucket: int, gradient: bool) -> None:
         import jax
@@ -157,20 +232,29 @@ class Engine:
         key = (function, *shape_signature(core), bucket, gradient)
         started = time.perf_counter()
         if key in self._by_shape:
-            self._compiled[name, bucket, gradient] = self._by_shape[key]
+            self._compiled[name, bucket, gradient], memory = self._by_shape[key]
+            self._note_memory(name, bucket, memory)
             logger.info("model %s bucket %d%s shares a compiled executable", name, bucket,
                         " value_and_grad" if gradient else "")
             return
         compiled = compile_batched(jax.value_and_grad(function, argnums=1) if gradient else function,
                                    core, bucket, len(model.parameter_names), self._cache_dir)
-        self._compiled[name, bucket, gradient] = self._by_shape[key] = compiled.run
+        self._compiled[name, bucket, gradient] = compiled.run
+        self._by_shape[key] = (compiled.run, compiled.memory)
+        self._note_memory(name, bucket, compiled.memory)
         seconds = time.perf_counter() - started
         self._metrics.observe_compilation(name, gradient, seconds)
         logger.info(
-            "%s model %s bucket %d%s in %.2f s",
+            "%s model %s bucket %d%s in %.2f s; %s on the device besides the core",
             "loaded" if compiled.source == "cache" else "compiled", name, bucket,
             " value_and_grad" if gradient else "", seconds,
+            "unknown" if compiled.memory is None else _mb(compiled.memory.working),
         )
+
+    def _note_memory(self, name: str, bucket: int, memory: DeviceMemory | None) -> None:
+        if memory is not None:
+            self._working_memory[name, bucket] = max(memory.working,
+                                                     self._working_memory.get((name, bucket), 0))
 
     def evaluate(
         self, name: str, batch: np.ndarray, gradient: bool
@@ -181,6 +265,10 @@ class Engine:
             values, gradients = executable(self._cores[name], batch)
             return values, gradients
         return executable(self._cores[name], batch), None
+
+
+def _mb(size: float) -> str:
+    return f"{size / 2**20:.1f} MiB"
 
 
 def shape_signature(core) -> tuple:

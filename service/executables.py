@@ -38,12 +38,45 @@ BatchFunction = Callable[[object, np.ndarray], object]
 
 
 @dataclass(frozen=True)
+class DeviceMemory:
+    """XLA's memory analysis of one executable (its buffer assignment for the device it was
+    compiled for), in bytes: `arguments` (the model's core and the batch, `batch` of them),
+    `outputs`, `temporaries`, and `aliased` (outputs placed in an argument's buffer). Host
+    memory is not in it: the CPU curvature kernel's and Qhull's buffers (host callbacks)."""
+
+    arguments: int
+    batch: int
+    outputs: int
+    temporaries: int
+    aliased: int
+
+    @property
+    def core(self) -> int:
+        """The model's core: on the device for as long as the service runs, whatever runs."""
+        return self.arguments - self.batch
+
+    @property
+    def working(self) -> int:
+        """What one run needs besides the core: the batch, the outputs and the temporaries."""
+        return self.batch + self.outputs + self.temporaries - self.aliased
+
+
+def device_memory(stats, batch_bytes: int) -> DeviceMemory | None:
+    """The `DeviceMemory` of XLA's `CompiledMemoryStats` (None where the backend gives none)."""
+    if stats is None:
+        return None
+    return DeviceMemory(stats.argument_size_in_bytes, batch_bytes, stats.output_size_in_bytes,
+                        stats.temp_size_in_bytes, stats.alias_size_in_bytes)
+
+
+@dataclass(frozen=True)
 class Compiled:
-    """A runnable executable and where it came from: "compiled" or "cache" (ours; JAX's own
-    cache hits, for executables without host callbacks, count as "compiled")."""
+    """A runnable executable, where it came from: "compiled" or "cache" (ours; JAX's own cache
+    hits, for executables without host callbacks, count as "compiled"), and its memory."""
 
     run: BatchFunction
     source: str
+    memory: DeviceMemory | None
 
 
 def compile_batched(function: Callable, core, bucket: int, n_params: int,
@@ -59,9 +92,12 @@ def compile_batched(function: Callable, core, bucket: int, n_params: int,
     batched = jax.jit(jax.vmap(function, in_axes=(None, 0)), keep_unused=True)
     lowered = batched.lower(core, shape)
     callbacks = lowered._lowering.compile_args["host_callbacks"]
+    batch_bytes = bucket * n_params * np.dtype(np.float64).itemsize
     if not callbacks or cache_dir is None:
-        return Compiled(_numpy_outputs(lowered.compile()), "compiled")
-    return HostCallbackCache(cache_dir).load_or_compile(lowered, callbacks)
+        compiled = lowered.compile()
+        return Compiled(_numpy_outputs(compiled), "compiled",
+                        device_memory(compiled.memory_analysis(), batch_bytes))
+    return HostCallbackCache(cache_dir).load_or_compile(lowered, callbacks, batch_bytes)
 
 
 def _numpy_outputs(executable: Callable) -> BatchFunction:
@@ -76,7 +112,7 @@ class HostCallbackCache:
     def __init__(self, directory: Path) -> None:
         self.directory = directory / "host-callbacks"
 
-    def load_or_compile(self, lowered, callbacks) -> Compiled:
+    def load_or_compile(self, lowered, callbacks, batch_bytes: int) -> Compiled:
         import jax
 
         backend = jax.devices()[0].client
@@ -85,13 +121,15 @@ class HostCallbackCache:
             try:
                 loaded = backend.deserialize_executable(
                     path.read_bytes(), _device_list(), None, host_callbacks=callbacks)
-                return Compiled(_run_loaded(loaded, lowered.out_tree, callbacks), "cache")
+                return Compiled(_run_loaded(loaded, lowered.out_tree, callbacks), "cache",
+                                device_memory(loaded.get_compiled_memory_stats(), batch_bytes))
             except Exception as error:  # noqa: BLE001 - a bad entry is recompiled, not fatal
                 logger.warning("cached executable %s unusable (%s: %s); compiling again",
                                path.name, type(error).__name__, error)
         compiled = lowered.compile()
         self._write(path, backend.serialize_executable(compiled.runtime_executable()))
-        return Compiled(_numpy_outputs(compiled), "compiled")
+        return Compiled(_numpy_outputs(compiled), "compiled",
+                        device_memory(compiled.memory_analysis(), batch_bytes))
 
     def _write(self, path: Path, data: bytes) -> None:
         """Atomically (a restart that dies mid-write leaves no half file to load)."""

@@ -81,6 +81,11 @@ class ModelInfo(BaseModel):
     gradient: bool = Field(description="value-and-gradient requests are accepted")
     buckets: list[int] = Field(description="this model's batch sizes")
     compiled_buckets: list[int] = Field(description="the batch sizes compiled so far")
+    dropped_buckets: list[int] = Field(
+        description="batch sizes dropped at start-up: over the device_memory_budget")
+    working_memory_bytes: dict[int, int] = Field(
+        description="per compiled bucket, the device memory one batch needs besides the "
+        "models' data (XLA's memory analysis of its executable; the larger variant's)")
 
 
 class Limits(BaseModel):

@@ -126,6 +126,12 @@ class ServiceSettings(BaseSettings):
         default=None, description=f"{FORMULATION_HELP}; None: from the device, sparse on a CPU, "
         "dense on an accelerator",
     )
+    device_memory_budget: int | None = Field(
+        default=None, ge=1,
+        description="bytes of device memory the service may use: at start-up, buckets whose "
+        "executables (XLA's memory analysis) would not fit beside the models' data are dropped "
+        "and logged; None: no limit",
+    )
     watchdog_floor_s: float = Field(
         default=30.0, gt=0,
         description="a batch running longer than this, and than watchdog_factor times its "

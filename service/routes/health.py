@@ -31,8 +31,10 @@ async def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
         return _not_ready("starting")
     engine, batcher = evaluator.engine, evaluator.batcher
     waiting = [name for name in engine.models if not engine.model_ready(name)]
-    if waiting and engine.compile_error is not None:
-        return _not_ready(f"compilation failed: {engine.compile_error}")
+    failed = {name: engine.model_failure(name) for name in waiting
+              if engine.model_failure(name) is not None}
+    if failed:
+        return _not_ready("failed: " + "; ".join(f"{name}: {why}" for name, why in failed.items()))
     if waiting:
         return _not_ready(f"compiling: {', '.join(waiting)}")
     if batcher.stuck:

@@ -17,7 +17,9 @@ def _info(name: str, evaluator: Evaluator) -> ModelInfo:
     return ModelInfo(
         name=name, ready=evaluator.engine.model_ready(name), state=evaluator.engine.model_state(name),
         gradient=evaluator.engine.gradient, buckets=list(evaluator.engine.buckets[name]),
-        compiled_buckets=list(evaluator.engine.compiled_buckets(name)), **description,
+        compiled_buckets=list(evaluator.engine.compiled_buckets(name)),
+        dropped_buckets=list(evaluator.engine.dropped_buckets[name]),
+        working_memory_bytes=evaluator.engine.working_memory(name), **description,
     )
 
 

@@ -28,7 +28,8 @@ model = build_model(dataset, "delaunay", ModelSettings(lens_gaussians=2, delauna
 compiled = compile_batched(model.evidence_function, model.core, 2, len(model.parameter_names),
                            Path(sys.argv[1]))
 points = model.reference_parameters + np.array([[0.0], [0.01]])
-print(json.dumps({"source": compiled.source, "values": compiled.run(model.core, points).tolist()}))
+print(json.dumps({"source": compiled.source, "values": compiled.run(model.core, points).tolist(),
+                  "memory": dataclasses.asdict(compiled.memory)}))
 """
 
 
@@ -45,6 +46,9 @@ def test_a_host_callback_executable_is_loaded_by_the_next_process(tmp_path):
     assert (first["source"], second["source"]) == ("compiled", "cache")
     assert len(list((tmp_path / "host-callbacks").glob("*.xla"))) == 1
     assert second["values"] == first["values"]  # the same executable: the same bits
+    # XLA's memory analysis comes with the loaded executable as with the compiled one.
+    assert second["memory"] == first["memory"]
+    assert first["memory"]["batch"] == 2 * 12 * 8 and first["memory"]["temporaries"] > 0
 
 
 @pytest.mark.timeout(900)
