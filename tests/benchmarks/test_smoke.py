@@ -25,6 +25,7 @@ COMMANDS = {
     "nnls": ["benchmarks/nnls.py", "--smoke"],
     "service": ["benchmarks/service.py", "--smoke", "--port", "8797"],
     "startup": ["benchmarks/startup.py", "--smoke"],
+    "gpu": ["benchmarks/gpu.py", "--smoke"],
 }
 
 
@@ -108,8 +109,15 @@ def startup_table(stdout: str) -> None:
     assert all(row.count(" s |") == 4 for row in table), table  # alive, mge, /readyz, every bucket
 
 
+def gpu_tables(stdout: str) -> None:
+    assert "| vmap 2 ms/eval |" in stdout and "| value: per lane MiB |" in stdout
+    # mge lane after lane and vectorized, in the timing table and in the memory table.
+    for lanes in ("sequential", "vectorized"):
+        assert len(rows(stdout, f"| mge | {lanes} |")) == 2, stdout
+
+
 CHECKS = {"likelihood": likelihood_tables, "nnls": nnls_tables, "service": service_table,
-          "startup": startup_table}
+          "startup": startup_table, "gpu": gpu_tables}
 
 
 @pytest.mark.timeout(TIMEOUT + 60)
