@@ -205,7 +205,7 @@ class Engine:
         dropped = tuple(b for b in self.buckets[name] if b >= bucket)
         reason = (f"bucket {bucket} needs {_mb(needed)} of device memory (the cores "
                   f"{_mb(resident)} and {self.concurrent_batches} x {_mb(working)} to run it, "
-                  f"{_mb(working / bucket)} a lane), over device_memory_budget "
+                  f"{_mb(working / bucket)} a lane on average), over device_memory_budget "
                   f"{_mb(self.device_memory_budget)}")
         self.buckets[name] = tuple(b for b in self.buckets[name] if b < bucket)
         self.dropped_buckets[name] = dropped
