@@ -23,6 +23,7 @@ from likelihood.grids import MaskedGrids, masked_grids
 from likelihood.inversion import Inversion
 from likelihood.kinds import KINDS as _KINDS
 from likelihood.light import mge_sigmas
+from likelihood.mass import lens_mass
 from likelihood.parameters import ParameterLayout
 from likelihood.settings import ModelSettings
 
@@ -135,7 +136,8 @@ def build_model(
     settings = settings or ModelSettings()
     grids = masked_grids(dataset)
     blur = convolver(grids.mask, grids.blurring, dataset.psf)
-    layout = ParameterLayout(definition.parameters)
+    mass = lens_mass(settings.mass)
+    layout = ParameterLayout(definition.parameters(mass))
     reference = (
         prior_medians(layout.priors) if reference_parameters is None
         else np.asarray(reference_parameters, dtype=np.float64)
@@ -144,7 +146,7 @@ def build_model(
         grids=grids, convolver=blur,
         lens_sigmas=mge_sigmas(dataset.mask_radius, settings.lens_gaussians),
         source=definition.source(dataset, grids, blur, settings, execution or Execution()),
-        kind=definition, layout=layout,
+        kind=definition, mass=mass, layout=layout,
     )
     return LensModel(kind=kind, dataset=dataset, settings=settings, core=model_core,
                      reference_parameters=reference, notes=definition.notes)

@@ -3,8 +3,8 @@
 A `ParameterLayout` orders a model's parameters (PyAutoLens model paths, e.g.
 `lens.mass.einstein_radius`), each with its prior and physical domain. Only the layout knows
 positions: `layout.values(theta)` gives {name: value}, and each component takes its own values by
-name (`ellipse(values, "lens.bulge")`, `mass(values)`), so a model is free to order, add or (later)
-fix parameters without any component changing.
+name (`ellipse(values, "lens.bulge")`, `mass.LensMass`), so a model is free to order, add or fix
+parameters without any component changing.
 """
 
 from __future__ import annotations
@@ -84,12 +84,6 @@ def ellipse_parameters(path: str, centre_prior: Prior) -> tuple[Parameter, ...]:
     )
 
 
-MASS_PARAMETERS = (
-    *ellipse_parameters("lens.mass", priors.MASS_CENTRE),
-    Parameter("lens.mass.einstein_radius", priors.EINSTEIN_RADIUS, low=0.0),
-    Parameter("lens.shear.gamma_1", priors.SHEAR),
-    Parameter("lens.shear.gamma_2", priors.SHEAR),
-)
 LENS_LIGHT_PATH = "lens.bulge"
 SOURCE_LIGHT_PATH = "source.bulge"
 REGULARIZATION_COEFFICIENT = "source.pixelization.coefficient"
@@ -100,28 +94,12 @@ PIXELIZATION_PARAMETERS = (
 
 
 class Ellipse(NamedTuple):
-    """A centre (y, x) and ell_comps shared by an MGE basis."""
+    """A profile's centre (y, x) and ell_comps (an MGE basis shares one)."""
 
     centre: tuple
     ell_comps: tuple
-
-
-class Mass(NamedTuple):
-    """The isothermal ellipsoid's centre, ell_comps and Einstein radius, and the external shear."""
-
-    centre: tuple
-    ell_comps: tuple
-    einstein_radius: object
-    gamma_1: object
-    gamma_2: object
 
 
 def ellipse(values: dict, path: str) -> Ellipse:
     return Ellipse((values[f"{path}.centre_0"], values[f"{path}.centre_1"]),
                    (values[f"{path}.ell_comps_0"], values[f"{path}.ell_comps_1"]))
-
-
-def mass(values: dict) -> Mass:
-    lens = ellipse(values, "lens.mass")
-    return Mass(lens.centre, lens.ell_comps, values["lens.mass.einstein_radius"],
-                values["lens.shear.gamma_1"], values["lens.shear.gamma_2"])

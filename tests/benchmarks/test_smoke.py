@@ -23,6 +23,7 @@ TIMEOUT = 600  # s, for all of them together
 COMMANDS = {
     "likelihood": ["benchmarks/likelihood.py", "--smoke"],
     "nnls": ["benchmarks/nnls.py", "--smoke"],
+    "power_law_series": ["benchmarks/power_law_series.py", "--smoke"],
     "service": ["benchmarks/service.py", "--smoke", "--port", "8797"],
 }
 
@@ -101,7 +102,13 @@ def service_table(stdout: str) -> None:
     assert len(rows(stdout, "| 1 |") + rows(stdout, "| 2 |")) == 2  # 1 and 2 clients
 
 
-CHECKS = {"likelihood": likelihood_tables, "nnls": nnls_tables, "service": service_table}
+def series_table(stdout: str) -> None:
+    assert stdout.startswith("f    q     N=20")
+    assert len(rows(stdout, "0.")) == 2  # f = 0.3 and 0.8
+
+
+CHECKS = {"likelihood": likelihood_tables, "nnls": nnls_tables,
+          "power_law_series": series_table, "service": service_table}
 
 
 @pytest.mark.timeout(TIMEOUT + 60)
