@@ -83,6 +83,7 @@ def likelihood_tables(stdout: str) -> None:
     # Each kind's stage breakdown: the library's functions that one evaluation calls.
     assert len(rows(stdout, "| sum of the stages")) == len(KINDS)
     assert len(rows(stdout, "| NNLS given the factor |")) == len(KINDS)
+    assert len(rows(stdout, "| isothermal | ") + rows(stdout, "| power_law | ")) == 2
 
 
 def nnls_tables(stdout: str) -> None:
