@@ -51,6 +51,8 @@ def load_models(specs: list[ModelSpec] | None, kernel_threads: int | None = None
     """`{name: likelihood.LensModel}` for `specs` (None: `default_specs()`), in order, with the
     curvature kernel on `kernel_threads` threads (None: the usable cores)."""
     from likelihood import ModelSettings, build_model, default_dataset, load_imaging
+    from likelihood.parameters import ParameterError
+    from likelihood.priors import prior_from_dict
 
     execution = service_execution(kernel_threads)
     models = {}
@@ -63,7 +65,17 @@ def load_models(specs: list[ModelSpec] | None, kernel_threads: int | None = None
             dataset = dataclasses.replace(dataset, mask_radius=spec.mask_radius)
         settings = ModelSettings(**{
             key: tuple(value) if isinstance(value, list) else value
-            for key, value in spec.settings.items()
+            for key, value in {**spec.settings, "mass": spec.mass}.items()
         })
-        models[spec.name] = build_model(dataset, spec.kind, settings, execution=execution)
+        priors = {}
+        for name, prior in spec.priors.items():
+            try:
+                priors[name] = prior_from_dict(prior)
+            except ValueError as error:
+                raise ParameterError(f"model {spec.name}: the prior of {name}: {error}") from None
+        try:
+            models[spec.name] = build_model(dataset, spec.kind, settings, execution=execution,
+                                            priors=priors, fixed=spec.fixed)
+        except ParameterError as error:
+            raise ParameterError(f"model {spec.name}: {error}") from None
     return models
