@@ -56,12 +56,14 @@ def evaluate(args: argparse.Namespace) -> int:
     from service.models import service_execution
 
     try:
-        model = build_model(_dataset(args), args.model, ModelSettings(),
+        model = build_model(_dataset(args), args.model, ModelSettings(mass=args.mass),
                             execution=service_execution())
         if args.params is None:
             from likelihood import default_truth
 
-            values = {n: v for n, v in default_truth().items() if n in model.parameter_names}
+            # The embedded dataset's lens is isothermal: a power law's true slope is 2.
+            truth = {**default_truth(), "lens.mass.slope": 2.0}
+            values = {n: v for n, v in truth.items() if n in model.parameter_names}
             values = {n: values.get(n, float(model.reference_parameters[i]))
                       for i, n in enumerate(model.parameter_names)}
         else:
@@ -110,6 +112,9 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     add_dataset_arguments(parser)
     parser.add_argument("--model", default="mge", help="model kind (default mge)")
+    parser.add_argument("--mass", default="isothermal", choices=("isothermal", "power_law"),
+                        help="lens mass profile, with external shear (default isothermal; "
+                        "power_law adds lens.mass.slope)")
     parser.add_argument("--params", help="JSON file {parameter name: value} "
                         "(default: the embedded dataset's true parameters)")
     parser.add_argument("--gradient", action="store_true", help="also print the gradient")
