@@ -4,6 +4,8 @@ the same run when its interpreter is available.
     python benchmarks/likelihood.py --model mge [--batches 8 32] [--repeats 7] [--no-reference]
     python benchmarks/likelihood.py --model mge rectangular delaunay   # one table per kind
     python benchmarks/likelihood.py --smoke   # seconds: every kind at tiny sizes (CI)
+    python benchmarks/likelihood.py --model mge --mass power_law   # the power-law lens mass
+    python benchmarks/likelihood.py --compare-mass   # mge: power law against isothermal only
 
 Prints a markdown table per kind, then where the time of one evaluation goes: the library's own
 functions, each timed alone on the arguments one evaluation gave it (benchmarks/_stages.py).
@@ -47,6 +49,7 @@ from likelihood import (  # noqa: E402
     default_truth,
 )
 from likelihood.dataset import save_imaging  # noqa: E402
+from likelihood.mass import MASSES  # noqa: E402
 from service.models import service_execution  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -77,8 +80,8 @@ def median_seconds(function, argument, repeats: int) -> float:
 
 
 def measure(model, batches, repeats: int, gradient: bool = True) -> list[tuple[str, float, float]]:
-    """[(label, compile s, ms per evaluation)]: single, value_and_grad single (if `gradient`),
-    then vmap of each batch size."""
+    """[(label, compile s, ms per evaluation)]: single, single with the core as an argument and
+    value_and_grad single (if `gradient`), then vmap of each batch size."""
     rows = []
     theta = points(model, max(batches + [1]))
     single = jax.jit(model.log_evidence)
@@ -87,6 +90,13 @@ def measure(model, batches, repeats: int, gradient: bool = True) -> list[tuple[s
     rows.append(("single", time.perf_counter() - start,
                  1e3 * median_seconds(single, theta[0], repeats)))
     if gradient:
+        # The service's form: the core (the dataset's arrays) an argument, not constants.
+        core = jax.device_put(model.core)
+        with_core = jax.jit(model.evidence_function)
+        start = time.perf_counter()
+        jax.block_until_ready(with_core(core, theta[0]))
+        rows.append(("single, core as argument", time.perf_counter() - start,
+                     1e3 * median_seconds(lambda t: with_core(core, t), theta[0], repeats)))
         both = jax.jit(jax.value_and_grad(model.log_evidence))
         start = time.perf_counter()
         jax.block_until_ready(both(theta[0]))
@@ -144,6 +154,10 @@ def main() -> None:
     parser.add_argument("--model", nargs="+", choices=KINDS, default=None,
                         help="kinds to measure, one table each (default mge; --smoke: all)")
     parser.add_argument("--rectangular-transform", default="rank", choices=("rank", "kernel"))
+    parser.add_argument("--mass", default="isothermal", choices=tuple(MASSES))
+    parser.add_argument("--compare-mass", action="store_true",
+                        help="only the mge table of every lens mass (ms per evaluation, single and "
+                        "value_and_grad; --smoke prints it too)")
     parser.add_argument("--batches", type=int, nargs="*", default=[8, 32])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--no-reference", action="store_true")
@@ -159,10 +173,31 @@ def main() -> None:
         args.model = args.model or list(KINDS)
         args.batches, args.repeats, args.no_reference = [2], 3, True
         sizes, dataset = SMOKE_SETTINGS, default_dataset(mask_radius=SMOKE_MASK_RADIUS)
-    for i, kind in enumerate(args.model or ["mge"]):
-        settings = ModelSettings(rectangular_transform=args.rectangular_transform, **sizes)
-        model = build_model(dataset, kind, settings, execution=service_execution())
-        report(model, args, every_row=i == 0 or not args.smoke)
+    if not args.compare_mass:
+        for i, kind in enumerate(args.model or ["mge"]):
+            settings = ModelSettings(rectangular_transform=args.rectangular_transform,
+                                     mass=args.mass, **sizes)
+            model = build_model(dataset, kind, settings, execution=service_execution())
+            report(model, args, every_row=i == 0 or not args.smoke)
+    if args.compare_mass or args.smoke:
+        compare_masses(dataset, sizes, args)
+
+
+def compare_masses(dataset, sizes: dict, args) -> None:
+    """The `mge` kind with each lens mass: ms per evaluation, and its ratio to the isothermal."""
+    rows = {}
+    for mass in MASSES:
+        model = build_model(dataset, "mge", ModelSettings(mass=mass, **sizes))
+        rows[mass] = {label: ms for label, _, ms in measure(model, [], args.repeats)}
+    sizes_text = " (--smoke sizes)" if args.smoke else ""
+    print(f"\n### lens mass, `mge`{sizes_text} ({dataset.mask_radius:g}\" mask)\n")
+    print("| mass | ms / evaluation | / isothermal | value_and_grad ms | / isothermal |")
+    print("|---|---:|---:|---:|---:|")
+    base = rows["isothermal"]
+    for mass, row in rows.items():
+        single, both = row["single"], row["value_and_grad single"]
+        print(f"| {mass} | {single:.1f} | {single / base['single']:.2f} | {both:.1f} "
+              f"| {both / base['value_and_grad single']:.2f} |", flush=True)
 
 
 def report(model, args, every_row: bool = True) -> None:
@@ -170,7 +205,9 @@ def report(model, args, every_row: bool = True) -> None:
     available, and the stages of one evaluation."""
     ours = (measure(model, args.batches, args.repeats) if every_row
             else measure(model, [], args.repeats, gradient=False))
-    theirs = [] if args.no_reference else reference_rows(model, args.batches, args.repeats)
+    # The reference is timed with its isothermal mass only (reference.py builds that model).
+    theirs = ([] if args.no_reference or model.settings.mass != "isothermal"
+              else reference_rows(model, args.batches, args.repeats))
     theirs_by_label = {label: ms for label, _, ms in theirs}
     single_ms = ours[0][2]
 

@@ -30,7 +30,8 @@ class Limits:
 class ModelDescription:
     """A served model: parameter names (PyAutoLens paths) in vector order and their priors.
 
-    `info` holds the whole published description (dataset summary, settings, notes, ...).
+    `info` holds the whole published description (dataset summary, settings, notes, ...);
+    `fixed` the parameters the service holds fixed ({name: value}, not in the vector).
     """
 
     name: str
@@ -41,6 +42,7 @@ class ModelDescription:
     dataset: Mapping[str, Any]
     gradient: bool
     info: Mapping[str, Any] = field(repr=False)
+    fixed: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, info: Mapping[str, Any]) -> ModelDescription:
@@ -51,7 +53,7 @@ class ModelDescription:
             priors=tuple(prior_from_dict(info["priors"][name]) for name in names),
             reference_parameters=None if reference is None else np.asarray(reference, float),
             dataset=dict(info.get("dataset", {})), gradient=bool(info.get("gradient", False)),
-            info=dict(info),
+            info=dict(info), fixed=dict(info.get("fixed", {})),
         )
 
     @property
@@ -85,5 +87,5 @@ class ModelDescription:
             name=self.name, kind=self.kind, parameter_names=tuple(free),
             priors=tuple(self.priors[i] for i in keep),
             reference_parameters=None if reference is None else reference[keep],
-            dataset=self.dataset, gradient=self.gradient, info=self.info,
+            dataset=self.dataset, gradient=self.gradient, info=self.info, fixed=self.fixed,
         )

@@ -3,6 +3,7 @@
 from likelihood.dataset import DatasetError, Imaging, imaging_from_arrays, load_imaging
 from likelihood.execution import Execution, execution_for
 from likelihood.model import KINDS, LensModel, UnknownKindError, build_model
+from likelihood.parameters import ParameterError
 from likelihood.settings import ModelSettings
 from likelihood.simulate import default_dataset, default_truth
 
@@ -12,6 +13,7 @@ __all__ = [
     "Execution",
     "Imaging",
     "LensModel",
+    "ParameterError",
     "ModelSettings",
     "UnknownKindError",
     "build_model",

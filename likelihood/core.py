@@ -2,9 +2,9 @@
 
 Its leaves are the dataset-dependent arrays (masked data and noise, the PSF's transform, the
 coordinates, the MGE widths, the mesh's image-plane vertices); its static part (masks, pixel
-indices, the kind, the parameter layout, the components' settings, the lanes policy) fixes the
-program. So one
-executable evaluates any dataset whose core has the same static part and leaf shapes:
+indices, the kind, the lens mass, the parameter layout, the components' settings, the lanes
+policy) fixes the program. So one executable evaluates any dataset whose core has the same static
+part and leaf shapes:
 `jax.jit(log_evidence).lower(core, theta).compile()(other_core, theta)`.
 """
 
@@ -17,23 +17,26 @@ import numpy as np
 from likelihood.convolution import Convolver
 from likelihood.grids import MaskedGrids
 from likelihood.inversion import Inversion
+from likelihood.mass import LensMass
 from likelihood.parameters import ParameterLayout
 from likelihood.pytree import pytree_dataclass
 
 
-@pytree_dataclass(static=("kind", "layout", "lanes"))
+@pytree_dataclass(static=("kind", "mass", "layout", "lanes"))
 @dataclass(frozen=True, eq=False)
 class ModelCore:
     """grids, convolver: the dataset on its mask; lens_sigmas: (L,) arcsec, the lens light's MGE
-    widths; source: the kind's source pytree (`Kind.source`); kind: its `Kind`; layout: the
-    parameter vector's `ParameterLayout`; lanes: how the kind's inversion runs under `vmap`,
-    "sequential" or "vectorized" (`likelihood.execution.Execution.lanes`, `likelihood.lanes`)."""
+    widths; source: the kind's source pytree (`Kind.source`); kind: its `Kind`; mass: the lens's
+    `mass.LensMass`; layout: the parameter vector's `ParameterLayout`; lanes: how the kind's
+    inversion runs under `vmap`, "sequential" or "vectorized" (`likelihood.execution`,
+    `likelihood.lanes`)."""
 
     grids: MaskedGrids
     convolver: Convolver
     lens_sigmas: np.ndarray
     source: object
     kind: object
+    mass: LensMass
     layout: ParameterLayout
     lanes: str
 

@@ -1,17 +1,27 @@
 """Lens mass: the singular isothermal ellipsoid and external shear (autogalaxy `Isothermal`,
-`ExternalShear`), and ray tracing to the source plane.
+`ExternalShear`), the lens mass models a model is built with (`MASSES`: a profile + external
+shear, each listing its parameters), and ray tracing to the source plane.
 
-All functions take (N, 2) arrays of (y, x) arcsec coordinates and return (N, 2) deflections.
-Every singular point (the centre, q = 1, zero shear) gives finite values and finite gradients.
+All deflection functions take (N, 2) arrays of (y, x) arcsec coordinates and return (N, 2)
+deflections. Every singular point (the centre, q = 1, zero shear) gives finite values and finite
+gradients.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import jax.numpy as jnp
 
+from likelihood import priors
 from likelihood.geometry import (
     axis_ratio_and_angle,
     from_reference_frame_vectors,
     to_reference_frame,
 )
+from likelihood.parameters import Parameter, ellipse, ellipse_parameters
+from likelihood.power_law import power_law_deflections
 
 # Below this 1 - q^2 the closed forms are 0/0-prone and the Taylor series (to s^6) is exact to fp64.
 _SERIES_THRESHOLD = 1.0e-4
@@ -69,8 +79,58 @@ def external_shear_deflections(grid, gamma_1, gamma_2):
     return jnp.stack([gamma_2 * x - gamma_1 * y, gamma_1 * x + gamma_2 * y], axis=-1)
 
 
-def traced_grid(grid, mass):
-    """Source-plane positions beta = theta - alpha(theta) for a `parameters.Mass`."""
-    alpha = isothermal_deflections(grid, mass.centre, mass.ell_comps, mass.einstein_radius)
-    alpha = alpha + external_shear_deflections(grid, mass.gamma_1, mass.gamma_2)
-    return grid - alpha
+@dataclass(frozen=True)
+class LensMass:
+    """A lens mass model: `name`, its `parameters` in vector order (the profile's, then the
+    shear's) and `profile(grid, values) -> (N, 2)` deflections of the profile, reading its
+    parameters by name from `values` ({name: value})."""
+
+    name: str
+    parameters: tuple[Parameter, ...]
+    profile: Callable
+
+    def deflections(self, grid, values):
+        """(N, 2) deflections of the profile and the external shear."""
+        return self.profile(grid, values) + external_shear_deflections(
+            grid, values["lens.shear.gamma_1"], values["lens.shear.gamma_2"])
+
+
+def _isothermal(grid, values):
+    lens = ellipse(values, "lens.mass")
+    return isothermal_deflections(grid, lens.centre, lens.ell_comps,
+                                  values["lens.mass.einstein_radius"])
+
+
+def _power_law(grid, values):
+    lens = ellipse(values, "lens.mass")
+    return power_law_deflections(grid, lens.centre, lens.ell_comps,
+                                 values["lens.mass.einstein_radius"], values["lens.mass.slope"])
+
+
+_EINSTEIN_RADIUS = Parameter("lens.mass.einstein_radius", priors.EINSTEIN_RADIUS, low=0.0)
+_SHEAR = (Parameter("lens.shear.gamma_1", priors.SHEAR), Parameter("lens.shear.gamma_2", priors.SHEAR))
+# The slope's domain is its default prior's: kappa ~ R^(1 - slope) has a finite mass at the centre
+# only below 3, and the series' coefficients are defined up to slope 5.
+_SLOPE = Parameter("lens.mass.slope", priors.SLOPE, low=priors.SLOPE.lower, high=priors.SLOPE.upper)
+
+ISOTHERMAL = LensMass(
+    "isothermal", (*ellipse_parameters("lens.mass", priors.MASS_CENTRE), _EINSTEIN_RADIUS, *_SHEAR),
+    _isothermal)
+POWER_LAW = LensMass(
+    "power_law",
+    (*ellipse_parameters("lens.mass", priors.MASS_CENTRE), _EINSTEIN_RADIUS, _SLOPE, *_SHEAR),
+    _power_law)
+MASSES: dict[str, LensMass] = {mass.name: mass for mass in (ISOTHERMAL, POWER_LAW)}
+
+
+def lens_mass(name: str) -> LensMass:
+    """The `LensMass` called `name` (`ModelSettings.mass`)."""
+    if name not in MASSES:
+        raise ValueError(f"unknown lens mass {name!r}; available: {', '.join(MASSES)}")
+    return MASSES[name]
+
+
+def traced_grid(grid, mass: LensMass, values):
+    """Source-plane positions beta = theta - alpha(theta) of (N, 2) `grid` through `mass` at the
+    parameter `values` ({name: value})."""
+    return grid - mass.deflections(grid, values)

@@ -8,6 +8,7 @@ and settings (grids, PSF operator, sigma ladders) and returns a `LensModel` whos
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -23,7 +24,9 @@ from likelihood.grids import MaskedGrids, masked_grids
 from likelihood.inversion import Inversion
 from likelihood.kinds import KINDS as _KINDS
 from likelihood.light import mge_sigmas
-from likelihood.parameters import ParameterLayout
+from likelihood.mass import lens_mass
+from likelihood.parameters import ParameterLayout, layout_of
+from likelihood.priors import Prior
 from likelihood.settings import ModelSettings
 
 
@@ -89,6 +92,7 @@ class LensModel:
             "kind": self.kind,
             "parameter_names": list(self.parameter_names),
             "priors": {name: prior.to_dict() for name, prior in self.parameter_specs},
+            "fixed": dict(self.layout.fixed),
             "reference_parameters": self.reference_parameters.tolist(),
             "dataset": self.dataset.summary(),
             "settings": {k: getattr(self.settings, k) for k in self.settings.__dataclass_fields__},
@@ -129,9 +133,17 @@ def build_model(
     settings: ModelSettings | None = None,
     reference_parameters=None,
     execution: Execution | None = None,
+    priors: Mapping[str, Prior] | None = None,
+    fixed: Mapping[str, float] | None = None,
 ) -> LensModel:
     """Precompute a `LensModel` of `kind` (one of `KINDS`) on `dataset`, run as `execution`
-    says (None: `Execution()`, the sparse formulation on one kernel thread, lanes in sequence)."""
+    says (None: `Execution()`, the sparse formulation on one kernel thread, lanes in sequence).
+
+    priors: {parameter name: `likelihood.priors` prior} in place of the defaults; fixed:
+    {parameter name: value} held fixed, out of the parameter vector (P shrinks by one each).
+    A name the model does not have, a prior reaching outside the parameter's domain or a value
+    outside it is a `ParameterError` naming the parameter. reference_parameters: (P,) of the
+    free parameters (None: the priors' medians)."""
     if kind not in _KINDS:
         raise UnknownKindError(f"unknown model kind {kind!r}; available: {', '.join(KINDS)}")
     definition = _KINDS[kind]
@@ -139,7 +151,8 @@ def build_model(
     execution = execution or Execution()
     grids = masked_grids(dataset)
     blur = convolver(grids.mask, grids.blurring, dataset.psf)
-    layout = ParameterLayout(definition.parameters)
+    mass = lens_mass(settings.mass)
+    layout = layout_of(definition.parameters(mass), priors, fixed)
     reference = (
         prior_medians(layout.priors) if reference_parameters is None
         else np.asarray(reference_parameters, dtype=np.float64)
@@ -148,7 +161,7 @@ def build_model(
         grids=grids, convolver=blur,
         lens_sigmas=mge_sigmas(dataset.mask_radius, settings.lens_gaussians),
         source=definition.source(dataset, grids, blur, settings, execution),
-        kind=definition, layout=layout, lanes=execution.lanes,
+        kind=definition, mass=mass, layout=layout, lanes=execution.lanes,
     )
     return LensModel(kind=kind, dataset=dataset, settings=settings, core=model_core,
                      reference_parameters=reference, notes=definition.notes, execution=execution)

@@ -18,7 +18,9 @@ class ModelSettings:
     mesh; rectangular_transform: "rank" (PyAutoLens' RectangularBilinearAdaptDensity, piecewise
     constant in the lens parameters) or "kernel" (smooth kernel-density CDF); delaunay_overlay:
     the image-plane overlay grid shape whose in-mask points become Delaunay vertices;
-    border_relocation: move traced points outside the traced mask border back onto it.
+    border_relocation: move traced points outside the traced mask border back onto it;
+    mass: the lens mass profile (with external shear), "isothermal" or "power_law"
+    (`mass.MASSES`; the power law adds `lens.mass.slope` after `lens.mass.einstein_radius`).
     """
 
     lens_gaussians: int = 60
@@ -27,3 +29,4 @@ class ModelSettings:
     rectangular_transform: str = "rank"
     delaunay_overlay: tuple[int, int] = (39, 39)
     border_relocation: bool = True
+    mass: str = "isothermal"

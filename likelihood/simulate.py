@@ -19,8 +19,7 @@ import scipy.signal
 from likelihood.dataset import DEFAULT_MASK_RADIUS, Imaging, imaging_from_arrays, load_imaging
 from likelihood.grids import pixel_centres, sub_pixel_offsets
 from likelihood.light import sersic_image
-from likelihood.mass import traced_grid
-from likelihood.parameters import Mass
+from likelihood.mass import ISOTHERMAL, traced_grid
 
 
 @dataclass(frozen=True)
@@ -74,15 +73,14 @@ def noiseless_image(truth: Truth, shape, pixel_scale: float, psf: np.ndarray, su
     """(H, W) blurred lens + lensed source image in electrons per second."""
     centres = pixel_centres(shape, pixel_scale).reshape(-1, 2)
     points = (centres[:, None, :] + sub_pixel_offsets(sub_size, pixel_scale)[None]).reshape(-1, 2)
-    mass = Mass(truth.mass_centre, truth.mass_ell_comps, truth.einstein_radius,
-                truth.gamma_1, truth.gamma_2)
 
     def sersic(light: SersicTruth, grid):
         return sersic_image(grid, light.centre, light.ell_comps, light.intensity,
                             light.effective_radius, light.sersic_index)
 
-    image = jax.jit(lambda p: sersic(truth.lens_light, p)
-                    + sersic(truth.source_light, traced_grid(p, mass)))(jnp.asarray(points))
+    values = truth.parameters()
+    image = jax.jit(lambda p: sersic(truth.lens_light, p) + sersic(
+        truth.source_light, traced_grid(p, ISOTHERMAL, values)))(jnp.asarray(points))
     image = np.asarray(image).reshape(-1, sub_size**2).mean(axis=1).reshape(shape)
     return scipy.signal.convolve(image, psf, mode="same")
 

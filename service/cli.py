@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", help="evaluate a model in-process and print its log-evidence as JSON")
     _add_dataset_arguments(evaluate)
     evaluate.add_argument("--model", default="mge", help="model kind (default mge)")
+    evaluate.add_argument("--mass", default="isothermal", choices=("isothermal", "power_law"),
+                          help="lens mass profile, with external shear (default isothermal; "
+                          "power_law adds lens.mass.slope)")
     evaluate.add_argument("--params", help="JSON file {parameter name: value}; required with "
                           "--dataset (default: the embedded dataset's true parameters)")
     evaluate.add_argument("--gradient", action="store_true", help="also print the gradient")

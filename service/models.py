@@ -56,6 +56,8 @@ def load_models(specs: list[ModelSpec] | None, kernel_threads: int | None = None
     curvature kernel on `kernel_threads` threads (None: the usable cores), each model's lanes
     policy and formulation its spec's, else `lanes` and `formulation`, else the device's."""
     from likelihood import ModelSettings, build_model, default_dataset, load_imaging
+    from likelihood.parameters import ParameterError
+    from likelihood.priors import prior_from_dict
 
     models = {}
     for spec in served_specs(specs):
@@ -67,9 +69,19 @@ def load_models(specs: list[ModelSpec] | None, kernel_threads: int | None = None
             dataset = dataclasses.replace(dataset, mask_radius=spec.mask_radius)
         settings = ModelSettings(**{
             key: tuple(value) if isinstance(value, list) else value
-            for key, value in spec.settings.items()
+            for key, value in {**spec.settings, "mass": spec.mass}.items()
         })
+        priors = {}
+        for name, prior in spec.priors.items():
+            try:
+                priors[name] = prior_from_dict(prior)
+            except ValueError as error:
+                raise ParameterError(f"model {spec.name}: the prior of {name}: {error}") from None
         execution = service_execution(kernel_threads, lanes=spec.lanes or lanes,
                                       formulation=spec.formulation or formulation)
-        models[spec.name] = build_model(dataset, spec.kind, settings, execution=execution)
+        try:
+            models[spec.name] = build_model(dataset, spec.kind, settings, execution=execution,
+                                            priors=priors, fixed=spec.fixed)
+        except ParameterError as error:
+            raise ParameterError(f"model {spec.name}: {error}") from None
     return models

@@ -63,12 +63,14 @@ def evaluate(args: argparse.Namespace) -> int:
     from service.models import service_execution
 
     try:
-        model = build_model(_dataset(args), args.model, ModelSettings(),
+        model = build_model(_dataset(args), args.model, ModelSettings(mass=args.mass),
                             execution=service_execution())
         if args.params is None:
             from likelihood import default_truth
 
-            values = {n: v for n, v in default_truth().items() if n in model.parameter_names}
+            # The embedded dataset's lens is isothermal: a power law's true slope is 2.
+            truth = {**default_truth(), "lens.mass.slope": 2.0}
+            values = {n: v for n, v in truth.items() if n in model.parameter_names}
             values = {n: values.get(n, float(model.reference_parameters[i]))
                       for i, n in enumerate(model.parameter_names)}
         else:

@@ -72,7 +72,10 @@ class ModelInfo(BaseModel):
     name: str
     kind: str
     parameter_names: list[str]
-    priors: dict[str, dict[str, Any]] = Field(description="default prior per parameter name")
+    priors: dict[str, dict[str, Any]] = Field(
+        description="the prior of each parameter in the vector (the model spec's, else the default)")
+    fixed: dict[str, float] = Field(
+        default_factory=dict, description="parameters held fixed at these values (not in the vector)")
     dataset: dict[str, Any]
     execution: ExecutionInfo
     ready: bool = Field(description="the model answers (at least its smallest bucket is compiled)")

@@ -47,8 +47,21 @@ class ModelSpec(BaseModel):
     )
     pixel_scale: float | None = Field(default=None, gt=0, description="arcsec/pixel (FITS)")
     mask_radius: float | None = Field(default=None, gt=0, description="arcsec; None: default")
+    mass: Literal["isothermal", "power_law"] = Field(
+        default="isothermal", description="the lens mass profile (with external shear)"
+    )
     settings: dict[str, Any] = Field(
         default_factory=dict, description="keyword arguments of likelihood.ModelSettings"
+    )
+    priors: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='priors replacing the defaults, by parameter name: {"type": "Uniform", '
+        '"lower": ..., "upper": ...}, LogUniform likewise, Gaussian {"mean", "sigma"}, '
+        'TruncatedGaussian {"mean", "sigma", "lower", "upper"}',
+    )
+    fixed: dict[str, float] = Field(
+        default_factory=dict,
+        description="parameters held fixed at these values, by name; they leave the vector",
     )
     buckets: tuple[int, ...] | None = Field(
         default=None, description="this model's batch sizes; None: the service's ladder"
@@ -62,6 +75,13 @@ class ModelSpec(BaseModel):
     @classmethod
     def _buckets_sorted_positive(cls, buckets: tuple[int, ...] | None) -> tuple[int, ...] | None:
         return None if buckets is None else sorted_buckets(buckets)
+
+    @model_validator(mode="after")
+    def _one_mass(self) -> ModelSpec:
+        if self.settings.get("mass", self.mass) != self.mass:
+            raise ValueError(f"model {self.name}: mass {self.mass!r} and settings.mass "
+                             f"{self.settings['mass']!r} disagree (set `mass` only)")
+        return self
 
 
 class ServiceSettings(BaseSettings):

@@ -88,8 +88,15 @@ OVERLAY_SHAPE = (39, 39)
 EDGE_POINTS = 30
 
 
-def param_names(kind):
-    return LENS_PARAMS + SOURCE_PARAMS[kind]
+MASSES = {"isothermal": "Isothermal", "power_law": "PowerLaw"}
+
+
+def param_names(kind, mass="isothermal"):
+    """Our vector order; the power law's slope follows the Einstein radius."""
+    lens = list(LENS_PARAMS)
+    if mass == "power_law":
+        lens.insert(lens.index("lens.mass.einstein_radius") + 1, "lens.mass.slope")
+    return lens + SOURCE_PARAMS[kind]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,7 +175,8 @@ def delaunay_mesh_grid(imaging, mask_radius):
     return grid, n_inside
 
 
-def build_model(kind, mask_radius=MASK_RADIUS_DEFAULT, rectangular_mesh="bilinear", n_mesh=None):
+def build_model(kind, mask_radius=MASK_RADIUS_DEFAULT, rectangular_mesh="bilinear", n_mesh=None,
+                mass="isothermal"):
     lens_bulge = al.model_util.mge_model_from(
         mask_radius=mask_radius,
         total_gaussians=LENS_MGE_TOTAL,
@@ -178,7 +186,7 @@ def build_model(kind, mask_radius=MASK_RADIUS_DEFAULT, rectangular_mesh="bilinea
         al.Galaxy,
         redshift=0.5,
         bulge=lens_bulge,
-        mass=al.mp.Isothermal,
+        mass=getattr(al.mp, MASSES[mass]),
         shear=al.mp.ExternalShear,
     )
     if kind == "mge":
@@ -243,14 +251,14 @@ def _our_name_for_path(path):
     return ".".join(p)
 
 
-def resolve_indices(model, kind):
+def resolve_indices(model, kind, mass="isothermal"):
     """Index into the model's parameter vector for each of our names.
 
     The vector order is the model's unique priors ordered by id (`model.all_paths`, which groups all
     paths sharing one prior). Every path of each unique prior must reduce to the same one of our names,
     and every one of our names must be hit exactly once, so an ordering mistake is impossible.
     """
-    names = param_names(kind)
+    names = param_names(kind, mass)
     groups = model.all_paths
     if len(groups) != model.prior_count or model.prior_count != len(names):
         raise RuntimeError(f"model has {model.prior_count} free parameters, expected {len(names)}")
@@ -284,9 +292,10 @@ class Reference:
     """The fiducial reference for one dataset and kind."""
 
     def __init__(self, dataset, kind, pixel_scale=None, mask_radius=MASK_RADIUS_DEFAULT,
-                 rectangular_mesh="bilinear"):
+                 rectangular_mesh="bilinear", mass="isothermal"):
         self.dataset_path = str(dataset)
         self.kind = kind
+        self.mass = mass
         self.mask_radius = float(mask_radius)
         self.rectangular_mesh = rectangular_mesh
         data, noise, psf, ps = load_arrays(dataset, pixel_scale)
@@ -303,8 +312,8 @@ class Reference:
                 galaxy_name_image_plane_mesh_grid_dict={str(("galaxies", "source")): grid}
             )
             self.mesh_grid = np.asarray(grid.array if hasattr(grid, "array") else grid)
-        self.model = build_model(kind, self.mask_radius, rectangular_mesh, n_mesh=n_mesh)
-        self.idx = resolve_indices(self.model, kind)
+        self.model = build_model(kind, self.mask_radius, rectangular_mesh, n_mesh=n_mesh, mass=mass)
+        self.idx = resolve_indices(self.model, kind, mass)
         self.settings = al.Settings()
         self.analysis = al.AnalysisImaging(
             dataset=self.imaging, adapt_images=adapt_images, settings=self.settings, use_jax=True
@@ -327,8 +336,8 @@ class Reference:
             "over_sample_pixelization": 1,
             "lens_light": f"mge_model_from(mask_radius={self.mask_radius}, total_gaussians="
                           f"{LENS_MGE_TOTAL}, gaussian_per_basis={LENS_MGE_PER_BASIS})",
-            "lens_mass": "Isothermal + ExternalShear",
-            "parameter_order": param_names(self.kind),
+            "lens_mass": f"{MASSES[self.mass]} + ExternalShear",
+            "parameter_order": param_names(self.kind, self.mass),
             "model_vector_order": [_our_name_for_path(g[0]) for g in self.model.all_paths],
         }
         if self.kind == "mge":
@@ -483,6 +492,8 @@ def main(argv=None):
     ap.add_argument("--mask-radius", type=float, default=MASK_RADIUS_DEFAULT)
     ap.add_argument("--kind", choices=KINDS, required=True)
     ap.add_argument("--rectangular-mesh", choices=("bilinear", "kernel"), default="bilinear")
+    ap.add_argument("--mass", choices=tuple(MASSES), default="isothermal",
+                    help="lens mass profile (+ ExternalShear); recorded as the record's `mass`")
     ap.add_argument("--params", required=True, help="JSON list of {model path: value} dicts")
     ap.add_argument("--out", default=None)
     ap.add_argument("--time", action="store_true", help="also time the reference's JAX likelihood")
@@ -497,7 +508,8 @@ def main(argv=None):
     batches = [int(b) for b in args.batches.split(",") if b]
 
     ref = Reference(args.dataset, args.kind, pixel_scale=args.pixel_scale,
-                    mask_radius=args.mask_radius, rectangular_mesh=args.rectangular_mesh)
+                    mask_radius=args.mask_radius, rectangular_mesh=args.rectangular_mesh,
+                    mass=args.mass)
 
     if args.time_only:
         timing = reference_timings(args.dataset, args.kind, params, batches=batches,
@@ -517,13 +529,14 @@ def main(argv=None):
         "pixel_scale": ref.pixel_scale,
         "mask_radius": ref.mask_radius,
         "kind": kind_label,
+        "mass": args.mass,
         "settings": ref.settings_record(),
         "points": [],
         "timing": {},
     }
     f = ref.jitted()
     for p in params:
-        p = {k: float(p[k]) for k in param_names(args.kind)}
+        p = {k: float(p[k]) for k in param_names(args.kind, args.mass)}
         t0 = time.perf_counter()
         le = float(f(jnp.asarray(ref.vector(p))))
         t_jit = time.perf_counter() - t0

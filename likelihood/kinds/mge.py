@@ -41,7 +41,7 @@ def radii_squared(core, values):
     points = support_points(core.grids)
     lens = par.ellipse(values, par.LENS_LIGHT_PATH)
     source_light = par.ellipse(values, par.SOURCE_LIGHT_PATH)
-    traced = traced_grid(points, par.mass(values))
+    traced = traced_grid(points, core.mass, values)
     return jnp.stack([elliptical_radius_squared(points, lens.centre, lens.ell_comps),
                       elliptical_radius_squared(traced, source_light.centre,
                                                 source_light.ell_comps)])
@@ -65,9 +65,7 @@ def _inversion(core, theta) -> Inversion:
 
 
 KIND = Kind(
-    parameters=(*par.ellipse_parameters(par.LENS_LIGHT_PATH, par.priors.MGE_CENTRE),
-                *par.MASS_PARAMETERS,
-                *par.ellipse_parameters(par.SOURCE_LIGHT_PATH, par.priors.MGE_CENTRE)),
+    source_parameters=par.ellipse_parameters(par.SOURCE_LIGHT_PATH, par.priors.MGE_CENTRE),
     notes=(
         "Lens light and source are MGE bases with linear intensities; the log-evidence is the "
         "log-likelihood (no regularization) and is smooth in every parameter."

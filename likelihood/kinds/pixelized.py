@@ -66,12 +66,13 @@ def pixelized_source(mesh_type: type[Mesh], regularization: Regularization, data
     )
 
 
-def source_plane(source: PixelizedSource, grid, mass):
-    """The traced mesh vertices (V, 2) (or None) and masked pixel centres (N, 2), relocated inside
+def source_plane(source: PixelizedSource, grid, mass, values):
+    """The traced mesh vertices (V, 2) (or None) and masked pixel centres (N, 2) through the
+    `mass.LensMass` `mass` at parameter `values`, relocated inside
     the ellipse of the traced border pixels when enabled (autoarray `relocated_grid_from`,
     `relocated_mesh_grid_from`)."""
-    vertices = None if source.vertices is None else traced_grid(source.vertices, mass)
-    points = traced_grid(grid, mass)
+    vertices = None if source.vertices is None else traced_grid(source.vertices, mass, values)
+    points = traced_grid(grid, mass, values)
     if source.relocate:
         border = points[source.border]
         points = relocated(points, border)
@@ -86,7 +87,7 @@ def pixelized_inversion(core, theta) -> Inversion:
     (each lane's dense system is a 158 MB matrix at the fiducial, and batched the working sets
     would add up), on an accelerator vectorized."""
     source = core.source
-    vertices, points = source_plane(source, core.grids.grid, par.mass(core.layout.values(theta)))
+    vertices, points = source_plane(source, core.grids.grid, core.mass, core.layout.values(theta))
     mesh = source.mesh.source_plane_mesh(vertices, points)
     return with_lanes(core.lanes, partial(_inversion, core))((theta, mesh))
 
@@ -113,8 +114,7 @@ def _inversion(core, theta_and_mesh) -> Inversion:
 def pixelized_kind(mesh_type: type[Mesh], regularization: Regularization) -> Kind:
     """The kind of MGE lens light + a source on `mesh_type` regularized by `regularization`."""
     return Kind(
-        parameters=(*par.ellipse_parameters(par.LENS_LIGHT_PATH, par.priors.MGE_CENTRE),
-                    *par.MASS_PARAMETERS, *par.PIXELIZATION_PARAMETERS),
+        source_parameters=par.PIXELIZATION_PARAMETERS,
         notes=mesh_type.notes,
         pixelized=True,
         source=partial(pixelized_source, mesh_type, regularization),

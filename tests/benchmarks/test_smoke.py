@@ -23,6 +23,7 @@ TIMEOUT = 600  # s, for all of them together
 COMMANDS = {
     "likelihood": ["benchmarks/likelihood.py", "--smoke"],
     "nnls": ["benchmarks/nnls.py", "--smoke"],
+    "power_law_series": ["benchmarks/power_law_series.py", "--smoke"],
     "service": ["benchmarks/service.py", "--smoke", "--port", "8797"],
     "startup": ["benchmarks/startup.py", "--smoke"],
     "gpu": ["benchmarks/gpu.py", "--smoke"],
@@ -84,6 +85,7 @@ def likelihood_tables(stdout: str) -> None:
     # Each kind's stage breakdown: the library's functions that one evaluation calls.
     assert len(rows(stdout, "| sum of the stages")) == len(KINDS)
     assert len(rows(stdout, "| NNLS given the factor |")) == len(KINDS)
+    assert len(rows(stdout, "| isothermal | ") + rows(stdout, "| power_law | ")) == 2
 
 
 def nnls_tables(stdout: str) -> None:
@@ -109,6 +111,11 @@ def startup_table(stdout: str) -> None:
     assert all(row.count(" s |") == 4 for row in table), table  # alive, mge, /readyz, every bucket
 
 
+def series_table(stdout: str) -> None:
+    assert stdout.startswith("f    q     N=20")
+    assert len(rows(stdout, "0.")) == 2  # f = 0.3 and 0.8
+
+
 def gpu_tables(stdout: str) -> None:
     assert "| vmap 2 ms/eval |" in stdout and "| value: per lane MiB |" in stdout
     # mge lane after lane and vectorized, in the timing table and in the memory table.
@@ -116,8 +123,9 @@ def gpu_tables(stdout: str) -> None:
         assert len(rows(stdout, f"| mge | {lanes} |")) == 2, stdout
 
 
-CHECKS = {"likelihood": likelihood_tables, "nnls": nnls_tables, "service": service_table,
-          "startup": startup_table, "gpu": gpu_tables}
+CHECKS = {"likelihood": likelihood_tables, "nnls": nnls_tables,
+          "power_law_series": series_table, "service": service_table, "startup": startup_table,
+          "gpu": gpu_tables}
 
 
 @pytest.mark.timeout(TIMEOUT + 60)

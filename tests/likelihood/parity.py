@@ -6,6 +6,7 @@ one parametrization of that kind's parity test: the production fiducial (default
 compiled once and evaluated at every recorded vector.
 """
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -49,6 +50,8 @@ def evaluate_record(record: dict, settings: ModelSettings | None = None):
     import jax
 
     imaging = dataset_of(record)
+    settings = dataclasses.replace(settings or ModelSettings(),
+                                   mass=record.get("mass", "isothermal"))
     model = build_model(imaging, record["kind"], settings)
     inversion = jax.jit(model.inversion)
     rows = []

@@ -1,7 +1,7 @@
-"""Kind `delaunay`: every log-evidence term against PyAutoLens.
+"""Kind `delaunay`: every log-evidence term of a small model against PyAutoLens.
 
-Small model: tests/data/delaunay_components.npz (benchmarks/parity/delaunay_components.py);
-production fiducial: tests/data/parity_*_delaunay.json (benchmarks/parity/reference.py).
+Small model: tests/data/delaunay_components.npz (benchmarks/parity/delaunay_components.py); the
+production fiducial's records are checked with every kind's in test_parity.py.
 """
 
 import dataclasses
@@ -10,10 +10,9 @@ from pathlib import Path
 
 import jax
 import numpy as np
-import pytest
 
 from likelihood import ModelSettings, build_model, default_dataset
-from tests.likelihood.parity import TERMS, record_parity, recorded
+from tests.likelihood.parity import TERMS
 
 
 def assert_terms_match(inversion, terms, log_evidence):
@@ -38,7 +37,3 @@ def test_small_model_parity():
         assert_terms_match(inversion(record[f"{point}_parameters"]), terms, terms["log_evidence"])
 
 
-@pytest.mark.parametrize("path", recorded("delaunay"), ids=lambda p: p.stem)
-def test_parity_with_pyautolens(path):
-    # The production size (K ~ 1291), compiled once per record file: ~40 s on 2 shared cores.
-    record_parity(path)
