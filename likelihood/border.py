@@ -20,6 +20,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from likelihood.extremes import max_by_index
+
 # The reference's numerical epsilon of the ellipse fit.
 ELLIPSE_EPS = 1e-12
 
@@ -73,8 +75,8 @@ def relocated(points, border_points):
         jnp.sum(dx * dy) / denominator,
     )
     cos, sin = jnp.cos(angle), jnp.sin(angle)
-    semi_major = jnp.max(jnp.abs(cos * dx + sin * dy)) + ELLIPSE_EPS
-    semi_minor = jnp.max(jnp.abs(-sin * dx + cos * dy)) + ELLIPSE_EPS
+    semi_major = max_by_index(jnp.abs(cos * dx + sin * dy)) + ELLIPSE_EPS
+    semi_minor = max_by_index(jnp.abs(-sin * dx + cos * dy)) + ELLIPSE_EPS
 
     py = points[:, 0] - origin[0]
     px = points[:, 1] - origin[1]

@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from likelihood.extremes import max_by_index, min_by_index
 from likelihood.mesh.mesh import Mapping, Mesh
 
 # Half-width, in ranks, of the secant that gives the rank CDF its slope under differentiation: wide
@@ -105,7 +106,7 @@ def kernel_transform(knots, queries, mesh_size: int):
     h = KERNEL_BANDWIDTH * (max - min) / mesh_size; F is rescaled between F(min) and F(max) and
     clipped to [0, 1] (reference `create_transforms`; its inverse knot table is not needed here).
     """
-    lo, hi = jnp.min(knots), jnp.max(knots)
+    lo, hi = min_by_index(knots), max_by_index(knots)
     bandwidth = KERNEL_BANDWIDTH * (hi - lo) / mesh_size
     ends = _kernel_cdf_raw(knots, bandwidth, jnp.stack([lo, hi]))
     raw = _kernel_cdf_raw(knots, bandwidth, queries)
@@ -115,7 +116,7 @@ def kernel_transform(knots, queries, mesh_size: int):
 def _unit_coordinates(points, queries, mesh_size: int, transform: str):
     """(M, 2) per-axis CDF coordinates of (M, 2) queries, the CDF built on (N, 2) points."""
     mu = jnp.mean(points, axis=0)
-    scale = jnp.min(jnp.std(points, axis=0))
+    scale = min_by_index(jnp.std(points, axis=0))
     knots = (points - mu) / scale
     scaled = (queries - mu) / scale
     if transform == "rank":

@@ -2,20 +2,11 @@
 of `value_and_grad`, for every model variant; a bad lane leaves the others bit for bit."""
 
 import numpy as np
-import pytest
 
 from tests.likelihood.conftest import GRADIENT_TOLERANCE
 
-# A bug in the program the engine compiles, not rounding: at some points the batched gradient of
-# every pixelized kind differs from the single one in the lens mass (Delaunay: by 39% of the
-# largest component at the third point, where the single gradient matches finite differences to
-# 2e-8; the rank and kernel meshes by 137% and 59%).
-WRONG_BATCHED_GRADIENT = {"delaunay", "rectangular", "rectangular-kernel"}
 
-
-def test_equals_a_loop_of_value_and_grad(variant, request):
-    if variant.name in WRONG_BATCHED_GRADIENT:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="batched gradient of pixelized kinds"))
+def test_equals_a_loop_of_value_and_grad(variant):
     values, gradients = variant.batched_value_and_grad(variant.points)
     for theta, batched_value, batched_gradient in zip(variant.points, values, gradients, strict=True):
         value, gradient = variant.value_and_grad(theta)
