@@ -82,9 +82,7 @@ class SmallModel:
     @cached_property
     def points(self) -> np.ndarray:
         """(BATCH, P) points near the truth (moved off its symmetries, seeded): where a sampler
-        spends its time and the gradient is well-conditioned. (At prior draws, e.g. an Einstein
-        radius of 7" in a 1.6" mask, a pixelized kind's gradient in the mass can move by 20%
-        under a relative change of 1e-14 in the point.)"""
+        spends its time, and where finite differences of a pixelized kind meet no re-wiring."""
         truth = truth_vector(self.model)
         return np.stack([truth + np.random.default_rng(seed).normal(0.0, 0.02, truth.shape)
                          for seed in range(BATCH)])
