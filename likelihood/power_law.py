@@ -40,6 +40,8 @@ reference does (so there the deflection is 2 b^t / (1 + q) R_floor^(1 - t) along
 isothermal profile's zero); theta_E = 0 gives zero deflections through a double-where.
 """
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 
@@ -59,17 +61,44 @@ def series_coefficients(t, terms: int = SERIES_TERMS):
     return jnp.concatenate([jnp.ones((1,), ratios.dtype), jnp.cumprod(ratios)])
 
 
-def angular_series(direction, f, t, terms: int = SERIES_TERMS):
-    """omega(phi) = e^(i phi) sum_n c_n (-f e^(2 i phi))^n for unit complex `direction` (N,),
-    by Horner's rule over the `terms` coefficients."""
-    w = -f * direction**2
-    coefficients = series_coefficients(t, terms)
+@partial(jax.custom_jvp, nondiff_argnums=(2,))
+def hypergeometric_series(w, t, terms: int = SERIES_TERMS):
+    """(N,) S(w, t) = sum_(n < terms) c_n(t) w^n (2F1(1, t/2; 2 - t/2; w) truncated) at complex
+    (N,) `w` for scalar t, by Horner's rule over the `terms` coefficients."""
 
     def horner(total, c):
         return total * w + c, None
 
-    total, _ = jax.lax.scan(horner, jnp.zeros_like(w), coefficients[::-1])
-    return direction * total
+    total, _ = jax.lax.scan(horner, jnp.zeros_like(w), series_coefficients(t, terms)[::-1])
+    return total
+
+
+@hypergeometric_series.defjvp
+def _hypergeometric_series_jvp(terms, primals, tangents):
+    """dS = dS/dw dw + dS/dt dt with the exact derivatives of the truncated sum, in the same
+    Horner loop: dS/dw = sum n c_n w^(n-1) (Horner's derivative recursion) and
+    dS/dt = sum c_n'(t) w^n. Autodiff through the loop instead would store every step's partial
+    sum for the reverse pass; this stores two (N,) arrays, and is linear in the tangents."""
+    w, t = primals
+    w_dot, t_dot = tangents
+    coefficients, coefficients_dt = jax.jvp(
+        lambda t: series_coefficients(t, terms), (t,), (jnp.ones_like(t),))
+
+    def horner(carry, c):
+        total, d_w, d_t = carry
+        c, c_dt = c
+        return (total * w + c, d_w * w + total, d_t * w + c_dt), None
+
+    zero = jnp.zeros_like(w)
+    (total, d_w, d_t), _ = jax.lax.scan(
+        horner, (zero, zero, zero), (coefficients[::-1], coefficients_dt[::-1]))
+    return total, d_w * w_dot + d_t * t_dot
+
+
+def angular_series(direction, f, t, terms: int = SERIES_TERMS):
+    """omega(phi) = e^(i phi) sum_n c_n (-f e^(2 i phi))^n for unit complex `direction` (N,)."""
+    t = jnp.asarray(t, jnp.result_type(float))
+    return direction * hypergeometric_series(-f * direction**2, t, terms)
 
 
 def power_law_deflections(grid, centre, ell_comps, einstein_radius, slope,
