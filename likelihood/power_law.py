@@ -52,6 +52,9 @@ from likelihood.geometry import (
 )
 
 SERIES_TERMS = 150
+# Horner steps per loop iteration: XLA fuses them into one pass over the points (measured 1.5-2x
+# faster than 1 for the value and its gradient on 20,000 points; 10 is no faster).
+_UNROLL = 5
 
 
 def series_coefficients(t, terms: int = SERIES_TERMS):
@@ -69,30 +72,38 @@ def hypergeometric_series(w, t, terms: int = SERIES_TERMS):
     def horner(total, c):
         return total * w + c, None
 
-    total, _ = jax.lax.scan(horner, jnp.zeros_like(w), series_coefficients(t, terms)[::-1])
+    total, _ = jax.lax.scan(horner, jnp.zeros_like(w), series_coefficients(t, terms)[::-1],
+                            unroll=_UNROLL)
     return total
 
 
 @hypergeometric_series.defjvp
 def _hypergeometric_series_jvp(terms, primals, tangents):
-    """dS = dS/dw dw + dS/dt dt with the exact derivatives of the truncated sum, in the same
-    Horner loop: dS/dw = sum n c_n w^(n-1) (Horner's derivative recursion) and
-    dS/dt = sum c_n'(t) w^n. Autodiff through the loop instead would store every step's partial
-    sum for the reverse pass; this stores two (N,) arrays, and is linear in the tangents."""
+    """dS = dS/dw dw + dS/dt dt, the exact derivatives of the truncated sum.
+
+    dS/dw in closed form: with b = t/2, c = 2 - t/2, the coefficients' recursion
+    (n + c - 1) c_n = (n - 1 + b) c_(n-1), summed over n = 1 ... N - 1 (N = `terms`), gives
+    (1 - w) dS/dw = b S - (c - 1) Q - (N - 1 + b) c_(N-1) w^(N-1), Q = sum_(n >= 1) c_n w^(n-1)
+    (Horner's state before its last step; no division by w, and |w| = f < 1). dS/dt =
+    sum_(n >= 1) c_n'(t) w^n is a second Horner sum in the same loop. Autodiff through the loop
+    would store every step's partial sum for the reverse pass; this stores two (N,) arrays."""
     w, t = primals
     w_dot, t_dot = tangents
     coefficients, coefficients_dt = jax.jvp(
         lambda t: series_coefficients(t, terms), (t,), (jnp.ones_like(t),))
 
     def horner(carry, c):
-        total, d_w, d_t = carry
-        c, c_dt = c
-        return (total * w + c, d_w * w + total, d_t * w + c_dt), None
+        (partial_sum, d_t), (c, c_dt) = carry, c
+        return (partial_sum * w + c, d_t * w + c_dt), None
 
     zero = jnp.zeros_like(w)
-    (total, d_w, d_t), _ = jax.lax.scan(
-        horner, (zero, zero, zero), (coefficients[::-1], coefficients_dt[::-1]))
-    return total, d_w * w_dot + d_t * t_dot
+    (q, d_t), _ = jax.lax.scan(
+        horner, (zero, zero), (coefficients[:0:-1], coefficients_dt[:0:-1]), unroll=_UNROLL)
+    total = q * w + coefficients[0]
+    b = t / 2.0
+    d_w = (b * total - (1.0 - b) * q
+           - (terms - 1.0 + b) * coefficients[-1] * w ** (terms - 1)) / (1.0 - w)
+    return total, d_w * w_dot + d_t * w * t_dot
 
 
 def angular_series(direction, f, t, terms: int = SERIES_TERMS):
