@@ -32,7 +32,9 @@ over slopes 1.5 to 2.98 (t = 0.5 ... 1.98) and 33 angles phi in [0, pi/2], measu
 The reference's JAX path sums 20 terms (1e-14 at q = 0.67, 3e-11 at q = 0.54). `SERIES_TERMS` =
 150 converges to 1e-12 for every axis ratio q >= 0.11 (f <= 0.8, |ell_comps| <= 0.8: 99.7% of
 the default ell_comps prior); flatter lenses are truncated (1e-7 at q = 0.05). The terms cost
-150 complex multiply-adds per point (see the benchmark row in README).
+150 complex multiply-adds per point (see the benchmark row in README); the series' derivative
+(`hypergeometric_series`' custom JVP) costs 150 more, for the slope, and dS/dw comes in closed
+form from the sum itself.
 
 Singular points, all finite with finite gradients: R carries the reference's 1e-16 floor under
 the square root; at the exact centre (q x = y = 0) the direction e^(i phi) is taken as +x, as the
