@@ -157,7 +157,7 @@ def main() -> None:
     parser.add_argument("--mass", default="isothermal", choices=tuple(MASSES))
     parser.add_argument("--compare-mass", action="store_true",
                         help="only the mge table of every lens mass (ms per evaluation, single and "
-                        "value_and_grad; --smoke prints it too)")
+                        "value_and_grad, timed in interleaved rounds; --smoke prints it too)")
     parser.add_argument("--batches", type=int, nargs="*", default=[8, 32])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--no-reference", action="store_true")
@@ -184,20 +184,34 @@ def main() -> None:
 
 
 def compare_masses(dataset, sizes: dict, args) -> None:
-    """The `mge` kind with each lens mass: ms per evaluation, and its ratio to the isothermal."""
-    rows = {}
+    """The `mge` kind with each lens mass: ms per evaluation (jit of the log-evidence and of its
+    value_and_grad), and its ratio to the isothermal. Every function is compiled first, then the
+    calls are interleaved (one of each per round, `args.repeats` rounds): on a shared machine a
+    change of load then moves every row alike, not the one that happened to run during it."""
+    functions = {}
     for mass in MASSES:
         model = build_model(dataset, "mge", ModelSettings(mass=mass, **sizes))
-        rows[mass] = {label: ms for label, _, ms in measure(model, [], args.repeats)}
+        theta = points(model, 1)[0]
+        for form, function in (("single", model.log_evidence),
+                               ("value_and_grad", jax.value_and_grad(model.log_evidence))):
+            functions[mass, form] = (jax.jit(function), theta)
+            jax.block_until_ready(functions[mass, form][0](theta))
+    times = {key: [] for key in functions}
+    for _ in range(args.repeats):
+        for key, (function, theta) in functions.items():
+            start = time.perf_counter()
+            jax.block_until_ready(function(theta))
+            times[key].append(time.perf_counter() - start)
+    ms = {key: 1e3 * statistics.median(seconds) for key, seconds in times.items()}
     sizes_text = " (--smoke sizes)" if args.smoke else ""
-    print(f"\n### lens mass, `mge`{sizes_text} ({dataset.mask_radius:g}\" mask)\n")
+    print(f"\n### lens mass, `mge`{sizes_text} ({dataset.mask_radius:g}\" mask, medians of "
+          f"{args.repeats} interleaved rounds)\n")
     print("| mass | ms / evaluation | / isothermal | value_and_grad ms | / isothermal |")
     print("|---|---:|---:|---:|---:|")
-    base = rows["isothermal"]
-    for mass, row in rows.items():
-        single, both = row["single"], row["value_and_grad single"]
-        print(f"| {mass} | {single:.1f} | {single / base['single']:.2f} | {both:.1f} "
-              f"| {both / base['value_and_grad single']:.2f} |", flush=True)
+    for mass in MASSES:
+        single, both = ms[mass, "single"], ms[mass, "value_and_grad"]
+        print(f"| {mass} | {single:.1f} | {single / ms['isothermal', 'single']:.2f} | {both:.1f} "
+              f"| {both / ms['isothermal', 'value_and_grad']:.2f} |", flush=True)
 
 
 def report(model, args, every_row: bool = True) -> None:
