@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -26,9 +27,10 @@ from service.engine import Engine, configure_jax
 from service.environment import intra_op_pool_size
 from service.evaluation import Evaluator
 from service.metrics import Metrics
-from service.models import load_models, model_buckets, served_specs
+from service.models import build_served_model, load_models, model_buckets, served_specs
+from service.registry import LensRegistry, RegistryStore, restore
 from service.routes import health, log_evidence, metrics, models
-from service.settings import ServiceSettings
+from service.settings import ModelSpec, ServiceSettings
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,14 @@ def check_dispatchers(dispatchers: int, parallel_lanes: bool) -> None:
         )
 
 
+def queue_spec(engine: Engine, name: str, max_batch_size: int) -> QueueSpec:
+    """A model's queue: its buckets, its reference point to pad batches with, and batches of at
+    most `max_batch_size` points (or its largest bucket)."""
+    buckets = engine.buckets[name]
+    return QueueSpec(buckets, engine.models[name].reference_parameters,
+                     min(max_batch_size, buckets[-1]), parallel_lanes=engine.parallel_lanes)
+
+
 def _remaining(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
 
@@ -78,6 +88,14 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
             formulation=settings.formulation,
         )
         specs = served_specs(settings.models) if lens_models is None else settings.models or []
+        store = RegistryStore(settings.registry_database)
+        await asyncio.to_thread(store.migrate)
+        build = partial(build_served_model, kernel_threads=settings.kernel_threads,
+                        lanes=settings.lanes, formulation=settings.formulation)
+        restored = await asyncio.to_thread(restore, store, build, set(served))
+        specs = [*specs, *(ModelSpec.model_validate(restored.records[name].spec)
+                           for name in restored.models)]
+        served.update(restored.models)
         buckets = model_buckets(served, specs, settings.buckets)
         engine = Engine(served, buckets, gradient=settings.gradient, metrics=app_metrics,
                         cache_dir=settings.compilation_cache_dir,
@@ -87,10 +105,7 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
         engine.concurrent_batches = dispatchers  # as many batches may hold device memory at once
         batcher = Batcher(
             engine.evaluate,
-            {name: QueueSpec(engine.buckets[name], model.reference_parameters,
-                             min(settings.max_batch_size, engine.buckets[name][-1]),
-                             parallel_lanes=engine.parallel_lanes)
-             for name, model in served.items()},
+            {name: queue_spec(engine, name, settings.max_batch_size) for name in served},
             max_wait_ms=settings.max_wait_ms,
             max_queue_points=settings.max_queue_points,
             metrics=app_metrics,
@@ -106,6 +121,10 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
             target=_compile_and_freeze, args=(engine,), name="lensserve-compile", daemon=True
         )
         compiler.start()
+        app.state.registry = LensRegistry(
+            store, engine, batcher, build,
+            lambda name: queue_spec(engine, name, settings.max_batch_size), settings.buckets,
+            restored, retire_timeout_s=settings.request_timeout_s)
         app.state.evaluator = Evaluator(engine, batcher, app_metrics, settings.request_timeout_s)
         logger.info("serving models %s on %s; compiling buckets %s", list(served), engine.device,
                     engine.buckets)
@@ -120,6 +139,7 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
             deadline = getattr(app.state, "shutdown_deadline", None) or (
                 time.monotonic() + settings.shutdown_grace_s)
             engine.stop_compiling()
+            app.state.registry.close()
             drained = await asyncio.to_thread(batcher.close, _remaining(deadline))
             await asyncio.to_thread(compiler.join, _remaining(deadline))
             if not drained:

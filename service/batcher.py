@@ -225,9 +225,12 @@ class Batcher:
         return not any(thread.is_alive() for thread in self._threads)
 
     def add_queue(self, model: str, spec: QueueSpec) -> None:
-        """Queue points for one more model from now on."""
+        """Queue points for one more model from now on. Its batches fit its smallest bucket
+        until `set_buckets` tells of more (the engine, as it compiles them)."""
         with self._cond:
-            self._specs[model] = spec
+            self._specs[model] = dataclasses.replace(
+                spec, buckets=spec.buckets[:1], max_batch_size=min(spec.max_batch_size,
+                                                                   spec.buckets[0]))
             self._largest_batch[model] = spec.max_batch_size
             self._fill_wait_s[model] = self._fill_wait_s_of(spec)
             self._jobs[model] = deque()
@@ -235,6 +238,10 @@ class Batcher:
             self._last_served[model] = 0.0
             self._taken[model] = 0
         self._metrics.queue_depth.labels(model).set(0)
+
+    def has_queue(self, model: str) -> bool:
+        with self._cond:
+            return model in self._specs
 
     def retire(self, model: str, timeout: float) -> bool:
         """Take no more points for `model` (`submit` raises `QueueClosed`), answer those queued,

@@ -206,6 +206,15 @@ class Engine:
         return all(self._shape_key(name, bucket, gradient) in self._by_shape
                    for bucket in self.buckets[name] for gradient in variants)
 
+    def share_executables(self, name: str) -> bool:
+        """If `shares_executables(name)`, take them: the model then serves every bucket, and
+        nothing was compiled. Else False, and nothing changed."""
+        if not self.shares_executables(name):
+            return False
+        for bucket in self.buckets[name]:
+            self._compile_bucket(name, bucket)
+        return True
+
     def compile_model(self, name: str) -> None:
         """Compile one model added with `add`, bucket by bucket; a failure fails this model only.
         Stops if the model is removed meanwhile."""
