@@ -8,9 +8,12 @@ compared with the same dataset loaded in-process (`load_imaging`) to 1e-12.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +25,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from client import AsyncClient, Client, ServiceError
 from likelihood import default_dataset, load_imaging
 from likelihood.dataset import save_imaging
 from service.app import create_app
@@ -33,6 +37,7 @@ from service.wire import pack_array
 from tests import postgresql, servers
 from tests.service.conftest import AUTH, SMALL_MODEL, TOKEN, random_points, small_settings
 
+REPOSITORY = Path(__file__).resolve().parents[2]
 SETTINGS = {"lens_gaussians": 2, "source_gaussians": 2}
 MSGPACK = {"Content-Type": "application/msgpack"}
 
@@ -306,3 +311,45 @@ def test_a_postgresql_registry_restores_its_models(tmp_path, client_of):
             assert client.delete("/v1/models/pg").status_code == 200
         with serve(settings) as url:
             assert client_of(url).get("/v1/models/pg").status_code == 404
+
+
+@pytest.mark.timeout(600)
+def test_the_client_and_the_cli_register_lenses(tmp_path, client_of):
+    npz_lens, fits_lens, object_lens = lens(1.2, 7), lens(0.7, 8), lens(1.5, 9)
+    save_imaging(npz_lens, tmp_path / "lens.npz")
+    fits_dir = write_fits(fits_lens, tmp_path / "fits-lens")
+    spec = dict(kind="mge", mask_radius=1.0, settings=SETTINGS, token=TOKEN)
+    points = random_points(in_process_of(npz_lens), 3, seed=5)
+    with serve(registry_settings(tmp_path / "state")) as url:
+        with Client.register(url, tmp_path / "lens.npz", name="from-npz", **spec) as client:
+            assert client.model.name == "from-npz"
+            np.testing.assert_allclose(client.log_evidence(points),
+                                       expected(in_process_of(npz_lens), points), rtol=1e-12)
+        with Client.register(url, fits_dir, pixel_scale=fits_lens.pixel_scale, **spec) as client:
+            assert client.model.name.startswith("lens-")
+            np.testing.assert_allclose(client.log_evidence(points),
+                                       expected(in_process_of(fits_lens), points), rtol=1e-12)
+
+        async def register_async():
+            async with await AsyncClient.register(url, object_lens, name="from-object",
+                                                  **spec) as client:
+                return await client.log_evidence(points)
+
+        np.testing.assert_allclose(asyncio.run(register_async()),
+                                   expected(in_process_of(object_lens), points), rtol=1e-12)
+        with pytest.raises(ServiceError, match="422.*odd size"):
+            Client.register(url, {"data": npz_lens.data, "noise_map": npz_lens.noise_map,
+                                  "psf": npz_lens.psf[1:, 1:]},
+                            pixel_scale=npz_lens.pixel_scale, **spec)
+
+        done = subprocess.run(
+            [sys.executable, "-m", "service.cli", "register", str(tmp_path / "lens.npz"),
+             "--url", url, "--name", "from-cli", "--mask-radius", "1.0",
+             "--settings", json.dumps(SETTINGS), "--token", TOKEN],
+            capture_output=True, text=True, timeout=120, cwd=REPOSITORY)
+        assert done.returncode == 0, done.stderr
+        printed = json.loads(done.stdout)
+        assert printed["name"] == "from-cli" and printed["state"] == "ready"
+        client = client_of(url)
+        np.testing.assert_array_equal(evaluate(client, "from-cli", points),
+                                      evaluate(client, "from-npz", points))
