@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+)
 
 # The documentation's example points: the embedded dataset's true parameters (`default_truth()`)
 # in the order of each kind's parameter_names, the pixelized kinds' regularization coefficient at
@@ -135,8 +143,9 @@ class RegistrationSpec(BaseModel):
         "as in /v1/models")
     fixed: dict[str, float] = Field(
         default_factory=dict, description="parameters held fixed at these values, by name")
-    buckets: list[int] | None = Field(
-        default=None, description="this model's batch sizes; None: the service's ladder")
+    buckets: list[Annotated[StrictInt, Field(gt=0)]] | None = Field(
+        default=None, min_length=1,
+        description="this model's batch sizes; None: the service's ladder")
 
 
 class Registered(BaseModel):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import msgpack
 import numpy as np
+from pydantic import ValidationError
 
 from service.batcher import Batcher, QueueSpec
 from service.engine import Engine
@@ -30,7 +31,7 @@ from service.evaluation import UnknownModel
 from service.registry.store import NameTaken, RegistryStore, StoredModel
 from service.registry.uploads import ARRAYS, Registration
 from service.settings import ModelSpec
-from service.wire import pack_array, unpack_array
+from service.wire import pack_array, unpack_array, validation_message
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,14 @@ def encode_arrays(arrays: dict[str, np.ndarray]) -> bytes:
 def decode_arrays(blob: bytes) -> dict[str, np.ndarray]:
     packed = msgpack.unpackb(blob, raw=False)
     return {what: unpack_array(packed[what], what) for what in ARRAYS}
+
+
+def _model_spec(spec, name: str) -> ModelSpec:
+    """A registration's spec (`schemas.RegistrationSpec`) as a configured model's, named."""
+    try:
+        return ModelSpec(**spec.model_dump(exclude={"name"}), name=name)
+    except ValidationError as error:
+        raise InvalidRegistration(validation_message(error)) from None
 
 
 def checked_model(spec: ModelSpec, arrays: dict[str, np.ndarray], build: BuildModel):
@@ -137,7 +146,7 @@ class LensRegistry:
             raise NameTaken(f"a model named {name!r} is served already")
         self._claimed.add(name)
         try:
-            model_spec = ModelSpec(**spec.model_dump(exclude={"name"}), name=name)
+            model_spec = _model_spec(spec, name)
             model = await asyncio.to_thread(checked_model, model_spec, registration.arrays,
                                             self._build)
             blob = encode_arrays(registration.arrays)
