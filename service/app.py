@@ -30,7 +30,7 @@ from service.metrics import Metrics
 from service.models import build_served_model, load_models, model_buckets, served_specs
 from service.registry import LensRegistry, RegistryStore, restore
 from service.routes import health, log_evidence, metrics, models
-from service.settings import ModelSpec, ServiceSettings
+from service.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,16 @@ def queue_spec(engine: Engine, name: str, max_batch_size: int) -> QueueSpec:
                      min(max_batch_size, buckets[-1]), parallel_lanes=engine.parallel_lanes)
 
 
+def _open_registry(settings: ServiceSettings, configured: set[str]):
+    """The registry's store (its schema migrated), how it builds models (as the configured ones
+    are built) and the registered models it restores (`service.registry.restore`)."""
+    store = RegistryStore(settings.registry_database)
+    store.migrate()
+    build = partial(build_served_model, kernel_threads=settings.kernel_threads,
+                    lanes=settings.lanes, formulation=settings.formulation)
+    return store, build, restore(store, build, configured)
+
+
 def _remaining(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
 
@@ -88,15 +98,9 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
             formulation=settings.formulation,
         )
         specs = served_specs(settings.models) if lens_models is None else settings.models or []
-        store = RegistryStore(settings.registry_database)
-        await asyncio.to_thread(store.migrate)
-        build = partial(build_served_model, kernel_threads=settings.kernel_threads,
-                        lanes=settings.lanes, formulation=settings.formulation)
-        restored = await asyncio.to_thread(restore, store, build, set(served))
-        specs = [*specs, *(ModelSpec.model_validate(restored.records[name].spec)
-                           for name in restored.models)]
+        store, build, restored = await asyncio.to_thread(_open_registry, settings, set(served))
         served.update(restored.models)
-        buckets = model_buckets(served, specs, settings.buckets)
+        buckets = model_buckets(served, [*specs, *restored.specs.values()], settings.buckets)
         engine = Engine(served, buckets, gradient=settings.gradient, metrics=app_metrics,
                         cache_dir=settings.compilation_cache_dir,
                         device_memory_budget=settings.device_memory_budget)

@@ -14,6 +14,11 @@ An executable takes the model's core (`likelihood.core`: its dataset's arrays, o
 as an argument, so models whose cores have the same structure and shapes (the same kind and
 settings on same-shaped datasets) share their executables: only the first is compiled.
 
+Models can come and go while the service runs (`service.registry`): `add` puts one's core on the
+device, `share_executables` serves it at once when every executable it needs is compiled already
+(a warm shape class: nothing compiled), else `compile_model` compiles it, one compilation at a
+time; `remove` frees its core and executables (shared ones stay, for the next of its shapes).
+
 Memory: each executable's needs come from XLA's memory analysis (`executables.DeviceMemory`).
 With a `device_memory_budget`, a bucket fits when every model's core (resident) plus
 `concurrent_batches` runs of its executables (batch, outputs, temporaries; the larger variant)

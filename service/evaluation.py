@@ -77,7 +77,7 @@ class Evaluator:
                 "(LENSSERVE_GRADIENT=true) to ask for them"
             )
         if not self.engine.model_ready(name):
-            raise NotReady(self.engine.compile_error or f"model {name} is still compiling")
+            raise NotReady(self.engine.model_failure(name) or f"model {name} is still compiling")
         started = time.perf_counter()
         reasons = [model.invalid_reason(point) for point in points]
         valid = np.array([reason is None for reason in reasons])

@@ -23,6 +23,14 @@ def default_specs() -> list[ModelSpec]:
             for kind, definition in KINDS.items()]
 
 
+def default_buckets(kind: str, ladder: tuple[int, ...]) -> tuple[int, ...]:
+    """A registered model's batch sizes when it names none: as the default models'."""
+    from likelihood.kinds import KINDS
+
+    definition = KINDS.get(kind)
+    return PIXELIZED_DEFAULT_BUCKETS if definition is not None and definition.pixelized else ladder
+
+
 def served_specs(specs: list[ModelSpec] | None) -> list[ModelSpec]:
     return specs if specs is not None else default_specs()
 

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from service.batcher import Batcher, QueueSpec
 from service.engine import Engine
 from service.evaluation import UnknownModel
+from service.models import default_buckets
 from service.registry.store import NameTaken, RegistryStore, StoredModel
 from service.registry.uploads import ARRAYS, Registration
 from service.settings import ModelSpec
@@ -48,10 +49,12 @@ class ConfiguredModel(Exception):
 
 @dataclass(frozen=True)
 class Restored:
-    """What `restore` found: the models it built, and why the others failed."""
+    """What `restore` found: every record, the models it built and their specs, and why the
+    others failed."""
 
     records: dict[str, StoredModel]
     models: dict[str, object]
+    specs: dict[str, ModelSpec]
     failures: dict[str, str]
 
 
@@ -66,12 +69,16 @@ def decode_arrays(blob: bytes) -> dict[str, np.ndarray]:
     return {what: unpack_array(packed[what], what) for what in ARRAYS}
 
 
-def _model_spec(spec, name: str) -> ModelSpec:
-    """A registration's spec (`schemas.RegistrationSpec`) as a configured model's, named."""
+def _model_spec(spec, name: str, ladder: tuple[int, ...]) -> ModelSpec:
+    """A registration's spec (`schemas.RegistrationSpec`) as a configured model's, named, with
+    its buckets spelled out (stored so, a restart serves the same ones)."""
     try:
-        return ModelSpec(**spec.model_dump(exclude={"name"}), name=name)
+        model_spec = ModelSpec(**spec.model_dump(exclude={"name"}), name=name)
     except ValidationError as error:
         raise InvalidRegistration(validation_message(error)) from None
+    if model_spec.buckets is None:
+        model_spec.buckets = default_buckets(spec.kind, ladder)
+    return model_spec
 
 
 def checked_model(spec: ModelSpec, arrays: dict[str, np.ndarray], build: BuildModel):
@@ -90,7 +97,7 @@ def checked_model(spec: ModelSpec, arrays: dict[str, np.ndarray], build: BuildMo
 
 def restore(store: RegistryStore, build: BuildModel, taken: set[str]) -> Restored:
     """Rebuild every stored model; `taken` are names the configuration serves already."""
-    records, models, failures = {}, {}, {}
+    records, models, specs, failures = {}, {}, {}, {}
     for record in store.all():
         records[record.name] = record
         try:
@@ -101,11 +108,12 @@ def restore(store: RegistryStore, build: BuildModel, taken: set[str]) -> Restore
                 raise InvalidRegistration("the stored dataset does not match its sha256")
             spec = ModelSpec.model_validate(record.spec)
             models[record.name] = checked_model(spec, decode_arrays(blob), build)
+            specs[record.name] = spec
         except Exception as error:  # noqa: BLE001 - one bad model must not stop the service
             failures[record.name] = str(error) or type(error).__name__
             logger.error("registered model %s cannot be restored: %s", record.name,
                          failures[record.name])
-    return Restored(records, models, failures)
+    return Restored(records, models, specs, failures)
 
 
 class LensRegistry:
@@ -146,7 +154,7 @@ class LensRegistry:
             raise NameTaken(f"a model named {name!r} is served already")
         self._claimed.add(name)
         try:
-            model_spec = _model_spec(spec, name)
+            model_spec = _model_spec(spec, name, self._ladder)
             model = await asyncio.to_thread(checked_model, model_spec, registration.arrays,
                                             self._build)
             blob = encode_arrays(registration.arrays)
@@ -155,8 +163,7 @@ class LensRegistry:
                 hashlib.sha256(blob).hexdigest(), blob)
             self.records[name] = record
             try:
-                await asyncio.to_thread(self._serve, name, model,
-                                        model_spec.buckets or self._ladder)
+                await asyncio.to_thread(self._serve, name, model, model_spec.buckets)
             except BaseException:
                 await asyncio.to_thread(self._unserve, name)
                 raise
