@@ -28,7 +28,7 @@ from service.environment import intra_op_pool_size
 from service.evaluation import Evaluator
 from service.metrics import Metrics
 from service.models import build_served_model, load_models, model_buckets, served_specs
-from service.registry import LensRegistry, RegistryStore, restore
+from service.registry import LensRegistry, RegistryLimits, RegistryStore, restore
 from service.routes import health, log_evidence, metrics, models
 from service.settings import ServiceSettings
 
@@ -128,7 +128,9 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
         app.state.registry = LensRegistry(
             store, engine, batcher, build,
             lambda name: queue_spec(engine, name, settings.max_batch_size), settings.buckets,
-            restored, retire_timeout_s=settings.request_timeout_s)
+            restored, retire_timeout_s=settings.request_timeout_s,
+            limits=RegistryLimits(settings.max_models, settings.max_registrations_per_minute),
+            metrics=app_metrics)
         app.state.evaluator = Evaluator(engine, batcher, app_metrics, settings.request_timeout_s)
         logger.info("serving models %s on %s; compiling buckets %s", list(served), engine.device,
                     engine.buckets)

@@ -184,6 +184,16 @@ class ServiceSettings(BaseSettings):
         default=64 * 2**20, ge=1,
         description="body size of a model registration (POST /v1/models, its dataset), else 413",
     )
+    max_models: int | None = Field(
+        default=None, ge=1,
+        description="models registered at runtime the registry may hold; one more is refused "
+        "(409) until one is deleted. None: no limit",
+    )
+    max_registrations_per_minute: int | None = Field(
+        default=None, ge=1,
+        description="registration requests (POST /v1/models, refused ones included) per minute; "
+        "more get 429 with Retry-After. None: no limit",
+    )
     token: SecretStr | None = Field(
         default=None, description="bearer token required by every endpoint except /healthz"
     )

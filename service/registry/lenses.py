@@ -16,7 +16,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,6 +31,7 @@ from pydantic import ValidationError
 from service.batcher import Batcher, QueueSpec
 from service.engine import Engine
 from service.evaluation import UnknownModel
+from service.metrics import Metrics
 from service.models import default_buckets
 from service.registry.store import NameTaken, RegistryStore, StoredModel
 from service.registry.uploads import ARRAYS, Registration
@@ -41,6 +45,26 @@ BuildModel = Callable[[ModelSpec, object], object]  # (spec, likelihood.Imaging)
 
 class InvalidRegistration(ValueError):
     """The dataset or spec cannot make a model; the message names what is wrong (422)."""
+
+
+class RegistryFull(Exception):
+    """The registry holds `max_models` models (409)."""
+
+
+class RateLimited(Exception):
+    """Over `max_registrations_per_minute` (429); `retry_after` seconds until one is allowed."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class RegistryLimits:
+    """`max_models` registered at once, `per_minute` registration requests (None: no limit)."""
+
+    max_models: int | None = None
+    per_minute: int | None = None
 
 
 class ConfiguredModel(Exception):
@@ -122,7 +146,9 @@ class LensRegistry:
 
     def __init__(self, store: RegistryStore, engine: Engine, batcher: Batcher,
                  build: BuildModel, queue_spec: Callable[[str], QueueSpec],
-                 ladder: tuple[int, ...], restored: Restored, retire_timeout_s: float) -> None:
+                 ladder: tuple[int, ...], restored: Restored, retire_timeout_s: float,
+                 limits: RegistryLimits = RegistryLimits(), metrics: Metrics | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.engine = engine
         self.batcher = batcher
@@ -132,6 +158,13 @@ class LensRegistry:
         self.records = dict(restored.records)
         self.failures = dict(restored.failures)  # restored models that could not be built
         self._retire_timeout_s = retire_timeout_s
+        self.limits = limits
+        self._metrics = metrics or Metrics()
+        self._metrics.max_registered_models.set(limits.max_models or 0)
+        self._metrics.max_registrations_per_minute.set(limits.per_minute or 0)
+        self._metrics.registered_models.set(len(self.records))
+        self._clock = clock
+        self._recent: deque[float] = deque()  # when the last minute's registrations came
         self._claimed: set[str] = set()  # names being registered
         # One model compiles at a time, beside the dispatchers: compiling takes a core.
         self._compiler = ThreadPoolExecutor(1, thread_name_prefix="lensserve-register")
@@ -150,6 +183,10 @@ class LensRegistry:
         `NameTaken`; on either, nothing has changed."""
         spec = registration.spec
         name = spec.name or f"lens-{uuid.uuid4().hex[:12]}"
+        if self.limits.max_models is not None and (
+                len(self.records) + len(self._claimed) >= self.limits.max_models):
+            raise RegistryFull(f"the registry holds max_models = {self.limits.max_models} "
+                               "models; delete one first")
         if name in self.engine.models or name in self.records or name in self._claimed:
             raise NameTaken(f"a model named {name!r} is served already")
         self._claimed.add(name)
@@ -169,9 +206,22 @@ class LensRegistry:
                 raise
         finally:
             self._claimed.discard(name)
+            self._metrics.registered_models.set(len(self.records))
         logger.info("registered model %s (%s, dataset %s): %s", name, spec.kind,
                     record.dataset_sha256[:12], self.engine.model_state(name))
         return record
+
+    def admit(self) -> None:
+        """Count one registration request against `max_registrations_per_minute`; raises
+        `RateLimited` over it. Called before the body is read: refused ones cost nothing."""
+        now = self._clock()
+        while self._recent and now - self._recent[0] >= 60.0:
+            self._recent.popleft()
+        if self.limits.per_minute is not None and len(self._recent) >= self.limits.per_minute:
+            wait = math.ceil(60.0 - (now - self._recent[0]))
+            raise RateLimited(f"over max_registrations_per_minute = {self.limits.per_minute}; "
+                              f"retry in {wait} s", wait)
+        self._recent.append(now)
 
     def _serve(self, name: str, model, buckets: tuple[int, ...]) -> None:
         self.engine.add(name, model, buckets)
@@ -202,6 +252,7 @@ class LensRegistry:
             raise UnknownModel(f"no registered model named {name!r}")
         await asyncio.to_thread(self.store.remove, name)
         del self.records[name]
+        self._metrics.registered_models.set(len(self.records))
         if self.failures.pop(name, None) is not None:
             return True
         drained = await asyncio.to_thread(self.batcher.retire, name, self._retire_timeout_s)

@@ -10,14 +10,22 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from starlette.datastructures import Headers
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from service.dependencies import EvaluatorDep, RegistryDep, SettingsDep, require_token
+from service.dependencies import (
+    EvaluatorDep,
+    MetricsDep,
+    RegistryDep,
+    SettingsDep,
+    require_token,
+)
 from service.evaluation import Evaluator, UnknownModel
 from service.registry import (
     ConfiguredModel,
     InvalidRegistration,
     LensRegistry,
     NameTaken,
+    RateLimited,
     Registration,
+    RegistryFull,
     decode_registration,
     registration_from_form,
 )
@@ -36,6 +44,7 @@ from service.schemas import (
 from service.wire import JSON, MSGPACK, WireError
 
 router = APIRouter(prefix="/v1", tags=["models"], dependencies=[Depends(require_token)])
+_WIRE_OUTCOMES = {413: "too_large", 415: "unsupported"}
 
 _ROWS = {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}
 _REGISTRATION_JSON = RegistrationSpec.model_json_schema()
@@ -60,9 +69,10 @@ _REGISTRATION_FORM = {
 _REGISTRATION_ERRORS = {
     code: {"model": ErrorResponse, "description": text} for code, text in {
         401: ERRORS[401]["description"],
-        409: "a model of that name is served already",
+        409: "a model of that name is served already, or the registry holds max_models",
         413: "body over max_dataset_bytes, or an array declaring more",
         415: "unsupported Content-Type",
+        429: "over max_registrations_per_minute (see Retry-After)",
         422: "the dataset or spec cannot make a model (the message names the problem: shapes "
         "that do not match, non-finite or non-positive noise in the mask, a PSF of even size, an "
         "unknown kind or setting, a prior or fixed value the model cannot take, ...)",
@@ -156,21 +166,31 @@ async def get_model(name: ModelName, request: Request, evaluator: EvaluatorDep,
     }}},
 )
 async def register_model(request: Request, response: Response, evaluator: EvaluatorDep,
-                         registry: RegistryDep, settings: SettingsDep) -> ModelStatus:
+                         registry: RegistryDep, settings: SettingsDep,
+                         metrics: MetricsDep) -> ModelStatus:
     try:
+        registry.admit()
         body = await _read_body(request, settings.max_dataset_bytes)
         registration = await _decode(body, request.headers, settings.max_dataset_bytes)
         record = await registry.register(registration)
+    except RateLimited as error:
+        metrics.registrations.labels("rate_limited").inc()
+        raise HTTPException(429, str(error),
+                            headers={"Retry-After": str(error.retry_after)}) from None
     except WireError as error:
+        metrics.registrations.labels(_WIRE_OUTCOMES.get(error.status, "invalid")).inc()
         raise HTTPException(error.status, error.message) from None
     except InvalidRegistration as error:
+        metrics.registrations.labels("invalid").inc()
         raise HTTPException(422, str(error)) from None
-    except NameTaken as error:
+    except (NameTaken, RegistryFull) as error:
+        metrics.registrations.labels("conflict" if isinstance(error, NameTaken) else "full").inc()
         raise HTTPException(409, str(error)) from None
     status = _status(record.name, request, evaluator, registry)
     if status.state != "ready":
         response.status_code = 202
     response.headers["Location"] = status.status_url
+    metrics.registrations.labels("ready" if status.state == "ready" else "compiling").inc()
     return status
 
 

@@ -353,3 +353,38 @@ def test_the_client_and_the_cli_register_lenses(tmp_path, client_of):
         client = client_of(url)
         np.testing.assert_array_equal(evaluate(client, "from-cli", points),
                                       evaluate(client, "from-npz", points))
+
+
+def metric(client: httpx.Client, line_start: str) -> float:
+    (line,) = [line for line in client.get("/metrics").text.splitlines()
+               if line.startswith(line_start)]
+    return float(line.rsplit(" ", 1)[1])
+
+
+@pytest.mark.timeout(600)
+def test_max_models_and_registrations_per_minute_are_enforced_and_in_metrics(tmp_path,
+                                                                               client_of):
+    settings = registry_settings(tmp_path / "state", max_models=2,
+                                 max_registrations_per_minute=4)
+    dataset = lens(1.1, 10)
+    with serve(settings) as url:
+        client = client_of(url)
+        for name in ("one", "two"):
+            assert client.post("/v1/models", content=packed_body(dataset, name=name),
+                               headers=MSGPACK).status_code == 201
+        full = client.post("/v1/models", content=packed_body(dataset, name="three"),
+                           headers=MSGPACK)
+        assert full.status_code == 409 and "max_models = 2" in full.json()["detail"]
+        assert client.delete("/v1/models/one").status_code == 200
+        assert client.post("/v1/models", content=packed_body(dataset, name="three"),
+                           headers=MSGPACK).status_code == 201
+        limited = client.post("/v1/models", content=packed_body(dataset, name="four"),
+                              headers=MSGPACK)
+        assert limited.status_code == 429, limited.text
+        assert 0 < int(limited.headers["retry-after"]) <= 60
+        assert metric(client, "lensserve_registered_models ") == 2
+        assert metric(client, "lensserve_registered_models_max ") == 2
+        assert metric(client, "lensserve_registrations_per_minute_max ") == 4
+        assert metric(client, 'lensserve_registrations_total{outcome="ready"}') == 3
+        assert metric(client, 'lensserve_registrations_total{outcome="full"}') == 1
+        assert metric(client, 'lensserve_registrations_total{outcome="rate_limited"}') == 1
