@@ -1,7 +1,9 @@
 """The FastAPI application: `create_app(settings)` wires settings, engine, batcher and routers.
 
-Start-up (the lifespan) builds the models, starts the dispatchers and compiles every bucket on a
-background thread, so `/healthz` answers at once and `/readyz` turns 200 when every model answers.
+Start-up (the lifespan) builds the models, the configured ones and those the registry restores
+(`service.registry`: its schema migrated first), starts the dispatchers and compiles every bucket
+on a background thread, so `/healthz` answers at once and `/readyz` turns 200 when every
+configured model answers.
 Shutdown stops taking requests and finishes the queued batches within `shutdown_grace_s`; what is
 still running then (a stuck batch) is logged and marked in `app.state.exit_code` for `serve`.
 """
