@@ -179,8 +179,8 @@ class LensRegistry:
 
     async def register(self, registration: Registration) -> StoredModel:
         """Check, store and serve a model; it is compiled (or shares executables) when this
-        returns, or compiling on the registry's thread. Raises `InvalidRegistration` or
-        `NameTaken`; on either, nothing has changed."""
+        returns, or compiling on the registry's thread. Raises `InvalidRegistration`,
+        `NameTaken` or `RegistryFull`; then nothing has changed."""
         spec = registration.spec
         name = spec.name or f"lens-{uuid.uuid4().hex[:12]}"
         if self.limits.max_models is not None and (
@@ -250,8 +250,12 @@ class LensRegistry:
                 raise ConfiguredModel(f"model {name} comes from the service's configuration; "
                                       "change the configuration to stop serving it")
             raise UnknownModel(f"no registered model named {name!r}")
-        await asyncio.to_thread(self.store.remove, name)
-        del self.records[name]
+        record = self.records.pop(name)  # first: a second DELETE meanwhile finds nothing (404)
+        try:
+            await asyncio.to_thread(self.store.remove, name)
+        except BaseException:
+            self.records[name] = record
+            raise
         self._metrics.registered_models.set(len(self.records))
         if self.failures.pop(name, None) is not None:
             return True
