@@ -95,7 +95,9 @@ def _info(name: str, evaluator: Evaluator, registry: LensRegistry) -> ModelInfo:
         compiled_buckets=list(engine.compiled_buckets(name)),
         dropped_buckets=list(engine.dropped_buckets[name]),
         working_memory_bytes=engine.working_memory(name),
-        registration=_registration(name, registry), **description,
+        # A stored model that failed at start-up under a configured model's name is not this one.
+        registration=None if registry.failure(name) else _registration(name, registry),
+        **description,
     )
 
 
@@ -137,11 +139,11 @@ async def list_models(
 )
 async def get_model(name: ModelName, request: Request, evaluator: EvaluatorDep,
                     registry: RegistryDep) -> ModelInfo | ModelStatus:
-    if registry.failure(name) is not None:
-        return _status(name, request, evaluator, registry)
     try:
         return _info(name, evaluator, registry)
     except (UnknownModel, KeyError):  # KeyError: deleted while described
+        if registry.failure(name) is not None:
+            return _status(name, request, evaluator, registry)
         raise HTTPException(404, f"no model named {name!r}") from None
 
 
