@@ -141,4 +141,7 @@ def _array(value: Any, what: str, max_bytes: int) -> np.ndarray:
                 raise WireError(422, f"{what}[{r}][{c}] is {number!r}, not a number")
     if len({len(row) for row in value}) > 1:
         raise WireError(422, f"{what} must be rectangular: its rows differ in length")
-    return np.array(value, dtype=np.float64)
+    try:
+        return np.array(value, dtype=np.float64)
+    except OverflowError:
+        raise WireError(422, f"{what} holds an integer too large for a float64") from None

@@ -222,6 +222,10 @@ def bad_registrations(good):
         ("strings for numbers", dict(json={"kind": "mge", "pixel_scale": 0.05,
                                            "data": [["1.0"]], "noise_map": [[1.0]],
                                            "psf": [[1.0]]}), 422, "data[0][0]"),
+        ("an integer too large", dict(content=json.dumps(
+            {"kind": "mge", "pixel_scale": 0.05, "data": [[10**400]], "noise_map": [[1.0]],
+             "psf": [[1.0]]}), headers={"Content-Type": "application/json"}), 422,
+         "too large for a float64"),
         ("a server path", dict(content=packed_body(good, dataset="/etc"), headers=MSGPACK), 422,
          "dataset"),
         ("not FITS", dict(files={what: (what, b"not fits", "application/fits")
