@@ -1,7 +1,8 @@
 # lensserve: one service process per accelerator.
 #
 #   GPU (default):  docker build -t lensserve .
-#                   docker run --gpus device=0 -p 8000:8000 -v lensserve-cache:/cache lensserve
+#                   docker run --gpus device=0 -p 8000:8000 -v lensserve-cache:/cache \
+#                       -v lensserve-data:/data lensserve
 #   CPU:            docker build --build-arg TARGET=cpu -t lensserve:cpu .
 #
 # On a node with several GPUs run one container per GPU (--gpus device=N, its own port): each
@@ -19,8 +20,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 RUN useradd --create-home --uid 10001 lensserve \
-    && mkdir -p /app /cache \
-    && chown lensserve:lensserve /cache
+    && mkdir -p /app /cache /data \
+    && chown lensserve:lensserve /cache /data
 WORKDIR /app
 
 COPY pyproject.toml README.md ./
@@ -36,12 +37,14 @@ USER lensserve
 # Inside a container the service must listen beyond loopback; the compile caches (JAX's, and
 # Numba's for the CPU curvature kernel, whose source tree is not writable here) live on a volume so
 # a restarted container loads what the first compiled instead of compiling it again (README:
-# the start-up table under Serving).
+# the start-up table under Serving). The registry of lenses registered at runtime (SQLite unless
+# LENSSERVE_REGISTRY_URL names a PostgreSQL database) lives on its own volume: it is state, not cache.
 ENV LENSSERVE_HOST=0.0.0.0 \
     LENSSERVE_PORT=8000 \
     LENSSERVE_COMPILATION_CACHE_DIR=/cache/jax \
+    LENSSERVE_DATA_DIR=/data \
     NUMBA_CACHE_DIR=/cache/numba
-VOLUME ["/cache"]
+VOLUME ["/cache", "/data"]
 EXPOSE 8000
 
 # /healthz touches no device and needs no token; /readyz is the probe for traffic.

@@ -22,6 +22,23 @@ class AsyncClient(BaseClient[httpx.AsyncClient]):
 
     _http_type = httpx.AsyncClient
 
+    @classmethod
+    async def register(cls, url: str, dataset: Any, *, kind: str,
+                       pixel_scale: float | None = None, mask_radius: float | None = None,
+                       name: str | None = None, settings: dict[str, Any] | None = None,
+                       token: str | None = None, wait: float | None = 600.0, poll: float = 0.5,
+                       **options: Any) -> AsyncClient:
+        """`Client.register` for asyncio programs: a new `AsyncClient` of the registered model."""
+        client, steps = cls._registering(url, dataset, dict(
+            kind=kind, pixel_scale=pixel_scale, mask_radius=mask_radius, name=name,
+            settings=settings), dict(token=token, **options), wait, poll)
+        try:
+            await client._run(steps)
+        except BaseException:
+            await client.aclose()
+            raise
+        return client
+
     async def __aenter__(self) -> AsyncClient:
         return self
 

@@ -99,7 +99,7 @@ class Session:
     def __init__(
         self,
         url: str,
-        model: str,
+        model: str | None,
         token: str | None,
         transport: str,
         retry: RetryPolicy,
@@ -111,16 +111,21 @@ class Session:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"url must start with http:// or https://, got {url!r}")
         self.url = url.rstrip("/")
-        self.model_name = model
         self.media = TRANSPORTS[transport]
         self.retry = retry
         self.max_request_points = max_request_points
         self.clock = clock
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.models_url = f"{self.url}/v1/models"
-        self.evaluate_url = f"{self.url}/v1/models/{quote(model, safe='')}/log-evidence"
         self.ready_url = f"{self.url}/readyz"
         self.stats = StatsCounter()
+        self.bind(model)
+
+    def bind(self, model: str | None) -> None:
+        """Make this the session of `model` (None: of no model yet, e.g. before registering)."""
+        self.model_name = model
+        self.evaluate_url = (None if model is None
+                             else f"{self.url}/v1/models/{quote(model, safe='')}/log-evidence")
         self.described: tuple[ModelDescription, Limits] | None = None
 
     def describe(self) -> Steps[tuple[ModelDescription, Limits]]:
@@ -135,6 +140,8 @@ class Session:
 
     def evaluate(self, theta: Any, gradient: bool) -> Steps[Evaluation]:
         """Validate `theta` and evaluate it, chunk by chunk, in one `Evaluation`."""
+        if self.model_name is None:
+            raise ValueError("this client has no model: name one, or register one")
         model, limits = yield from self.description()
         parts = []
         for n, body, headers in self.requests(theta, gradient, model, limits):
@@ -159,6 +166,29 @@ class Session:
             if self.clock() + poll > deadline:
                 raise ServiceUnavailable(None, f"not ready after {timeout} s: {reason}")
             yield Sleep(poll)
+
+    def register(self, content: bytes, headers: dict[str, str], wait: float | None,
+                 poll: float) -> Steps[dict[str, Any]]:
+        """Register a model (`client.registration` makes the body) and bind this session to it;
+        then, unless `wait` is None, poll its status for up to `wait` seconds until it serves.
+        Returns its last status; `ServiceError` if it is refused or fails to compile."""
+        response = yield from self.send("POST", self.models_url, content, headers)
+        if response.status_code not in (201, 202):
+            raise_for_error(response)
+        status = response.json()
+        self.bind(status["name"])
+        deadline = None if wait is None else self.clock() + wait
+        while deadline is not None and status["state"] not in ("ready", "serving"):
+            if status["state"].startswith("failed"):
+                raise ServiceError(None, f"model {status['name']} {status['state']}")
+            if self.clock() + poll > deadline:
+                raise ServiceUnavailable(None, f"model {status['name']} still "
+                                         f"{status['state']} after {wait} s")
+            yield Sleep(poll)
+            response = yield from self.send("GET", f"{self.models_url}/{quote(status['name'])}")
+            raise_for_error(response)
+            status = response.json()
+        return status
 
     def send(
         self, method: str, url: str, content: bytes | None = None,

@@ -27,6 +27,30 @@ class Client(BaseClient[httpx.Client]):
 
     _http_type = httpx.Client
 
+    @classmethod
+    def register(cls, url: str, dataset: Any, *, kind: str, pixel_scale: float | None = None,
+                 mask_radius: float | None = None, name: str | None = None,
+                 settings: dict[str, Any] | None = None, token: str | None = None,
+                 wait: float | None = 600.0, poll: float = 0.5, **options: Any) -> Client:
+        """Register `dataset` as a new model of the service at `url` and return a client of it.
+
+        `dataset`: a FITS directory (uploaded), an `.npz` path, a mapping of arrays or an object
+        with `data`, `noise_map`, `psf` (and `pixel_scale`). `kind`, `pixel_scale` (default: the
+        dataset's), `mask_radius`, `name` (default: the service makes one up), `settings` and the
+        other `POST /v1/models` fields in `options` (`mass`, `priors`, `fixed`, `buckets`) make
+        its spec; the rest of `options` go to `Client`. Waits up to `wait` seconds (None: not at
+        all) for it to serve; `ServiceError` if the service refuses it or it fails to compile.
+        """
+        client, steps = cls._registering(url, dataset, dict(
+            kind=kind, pixel_scale=pixel_scale, mask_radius=mask_radius, name=name,
+            settings=settings), dict(token=token, **options), wait, poll)
+        try:
+            client._run(steps)
+        except BaseException:
+            client.close()
+            raise
+        return client
+
     def __enter__(self) -> Client:
         return self
 

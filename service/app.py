@@ -1,7 +1,9 @@
 """The FastAPI application: `create_app(settings)` wires settings, engine, batcher and routers.
 
-Start-up (the lifespan) builds the models, starts the dispatchers and compiles every bucket on a
-background thread, so `/healthz` answers at once and `/readyz` turns 200 when every model answers.
+Start-up (the lifespan) builds the models, the configured ones and those the registry restores
+(`service.registry`: its schema migrated first), starts the dispatchers and compiles every bucket
+on a background thread, so `/healthz` answers at once and `/readyz` turns 200 when every
+configured model answers.
 Shutdown stops taking requests and finishes the queued batches within `shutdown_grace_s`; what is
 still running then (a stuck batch) is logged and marked in `app.state.exit_code` for `serve`.
 """
@@ -17,6 +19,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -26,7 +29,8 @@ from service.engine import Engine, configure_jax
 from service.environment import intra_op_pool_size
 from service.evaluation import Evaluator
 from service.metrics import Metrics
-from service.models import load_models, model_buckets, served_specs
+from service.models import build_served_model, load_models, model_buckets, served_specs
+from service.registry import LensRegistry, RegistryLimits, RegistryStore, restore
 from service.routes import health, log_evidence, metrics, models
 from service.settings import ServiceSettings
 
@@ -59,6 +63,24 @@ def check_dispatchers(dispatchers: int, parallel_lanes: bool) -> None:
         )
 
 
+def queue_spec(engine: Engine, name: str, max_batch_size: int) -> QueueSpec:
+    """A model's queue: its buckets, its reference point to pad batches with, and batches of at
+    most `max_batch_size` points (or its largest bucket)."""
+    buckets = engine.buckets[name]
+    return QueueSpec(buckets, engine.models[name].reference_parameters,
+                     min(max_batch_size, buckets[-1]), parallel_lanes=engine.parallel_lanes)
+
+
+def _open_registry(settings: ServiceSettings, configured: set[str]):
+    """The registry's store (its schema migrated), how it builds models (as the configured ones
+    are built) and the registered models it restores (`service.registry.restore`)."""
+    store = RegistryStore(settings.registry_database)
+    store.migrate()
+    build = partial(build_served_model, kernel_threads=settings.kernel_threads,
+                    lanes=settings.lanes, formulation=settings.formulation)
+    return store, build, restore(store, build, configured)
+
+
 def _remaining(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
 
@@ -78,7 +100,9 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
             formulation=settings.formulation,
         )
         specs = served_specs(settings.models) if lens_models is None else settings.models or []
-        buckets = model_buckets(served, specs, settings.buckets)
+        store, build, restored = await asyncio.to_thread(_open_registry, settings, set(served))
+        served.update(restored.models)
+        buckets = model_buckets(served, [*specs, *restored.specs.values()], settings.buckets)
         engine = Engine(served, buckets, gradient=settings.gradient, metrics=app_metrics,
                         cache_dir=settings.compilation_cache_dir,
                         device_memory_budget=settings.device_memory_budget)
@@ -87,10 +111,7 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
         engine.concurrent_batches = dispatchers  # as many batches may hold device memory at once
         batcher = Batcher(
             engine.evaluate,
-            {name: QueueSpec(engine.buckets[name], model.reference_parameters,
-                             min(settings.max_batch_size, engine.buckets[name][-1]),
-                             parallel_lanes=engine.parallel_lanes)
-             for name, model in served.items()},
+            {name: queue_spec(engine, name, settings.max_batch_size) for name in served},
             max_wait_ms=settings.max_wait_ms,
             max_queue_points=settings.max_queue_points,
             metrics=app_metrics,
@@ -106,6 +127,12 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
             target=_compile_and_freeze, args=(engine,), name="lensserve-compile", daemon=True
         )
         compiler.start()
+        app.state.registry = LensRegistry(
+            store, engine, batcher, build,
+            lambda name: queue_spec(engine, name, settings.max_batch_size), settings.buckets,
+            restored, retire_timeout_s=settings.request_timeout_s,
+            limits=RegistryLimits(settings.max_models, settings.max_registrations_per_minute),
+            metrics=app_metrics)
         app.state.evaluator = Evaluator(engine, batcher, app_metrics, settings.request_timeout_s)
         logger.info("serving models %s on %s; compiling buckets %s", list(served), engine.device,
                     engine.buckets)
@@ -120,6 +147,7 @@ def create_app(settings: ServiceSettings, lens_models: Mapping[str, object] | No
             deadline = getattr(app.state, "shutdown_deadline", None) or (
                 time.monotonic() + settings.shutdown_grace_s)
             engine.stop_compiling()
+            app.state.registry.close()
             drained = await asyncio.to_thread(batcher.close, _remaining(deadline))
             await asyncio.to_thread(compiler.join, _remaining(deadline))
             if not drained:

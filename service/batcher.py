@@ -66,6 +66,10 @@ class BatcherClosed(Exception):
     """The batcher is shutting down and takes no new requests."""
 
 
+class QueueClosed(LookupError):
+    """The model is being retired: its queue takes no new points."""
+
+
 class BatchStuck(Exception):
     """The request's batch, or every dispatcher, is stuck past the watchdog's bound (retry)."""
 
@@ -178,16 +182,16 @@ class Batcher:
         self._running: list[_Running] = []
         self._recent: dict[tuple[str, int, bool], deque[float]] = {}
         self._stopped = threading.Event()
+        self._max_wait_s = max_wait_ms / 1000.0
         # How long a queue's oldest point may wait for its batch to fill.
-        self._fill_wait_s = {
-            name: max_wait_ms / 1000.0 if spec.parallel_lanes else 0.0
-            for name, spec in self._specs.items()
-        }
+        self._fill_wait_s = {name: self._fill_wait_s_of(spec) for name, spec in self._specs.items()}
         self.max_queue_points = max_queue_points
         self._metrics = metrics or Metrics()
         self._jobs: dict[str, deque[_Job]] = {name: deque() for name in queues}
         self._queued = dict.fromkeys(queues, 0)  # undispatched points per model
         self._last_served = dict.fromkeys(queues, 0.0)  # when each model's last batch was taken
+        self._taken = dict.fromkeys(queues, 0)  # batches taken from each queue, not yet done
+        self._retiring: set[str] = set()
         self._cond = threading.Condition()
         self._closing = False
         self._threads = [
@@ -196,6 +200,9 @@ class Batcher:
         ]
         self._watchdog = threading.Thread(target=self._watch, name="lensserve-watchdog",
                                           daemon=True)
+
+    def _fill_wait_s_of(self, spec: QueueSpec) -> float:
+        return self._max_wait_s if spec.parallel_lanes else 0.0
 
     def start(self) -> None:
         for thread in self._threads:
@@ -216,6 +223,49 @@ class Batcher:
             thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         self._stopped.set()
         return not any(thread.is_alive() for thread in self._threads)
+
+    def add_queue(self, model: str, spec: QueueSpec) -> None:
+        """Queue points for one more model from now on. Its batches fit its smallest bucket
+        until `set_buckets` tells of more (the engine, as it compiles them)."""
+        with self._cond:
+            self._specs[model] = dataclasses.replace(
+                spec, buckets=spec.buckets[:1], max_batch_size=min(spec.max_batch_size,
+                                                                   spec.buckets[0]))
+            self._largest_batch[model] = spec.max_batch_size
+            self._fill_wait_s[model] = self._fill_wait_s_of(spec)
+            self._jobs[model] = deque()
+            self._queued[model] = 0
+            self._last_served[model] = 0.0
+            self._taken[model] = 0
+        self._metrics.queue_depth.labels(model).set(0)
+
+    def has_queue(self, model: str) -> bool:
+        with self._cond:
+            return model in self._specs
+
+    def retire(self, model: str, timeout: float) -> bool:
+        """Take no more points for `model` (`submit` raises `QueueClosed`), answer those queued,
+        then drop its queue. Whether that took less than `timeout` seconds; if not, what was
+        still queued fails with `QueueClosed` (a batch still running is left to finish)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._retiring.add(model)
+            while True:
+                self._drop_dead(model, time.monotonic())
+                drained = not self._jobs[model] and not self._taken[model]
+                if drained or time.monotonic() >= deadline:
+                    break
+                # Polled: a dispatcher finishing a batch notifies no one in particular.
+                self._cond.wait(min(0.05, max(0.0, deadline - time.monotonic())))
+            for job in self._jobs[model]:
+                _fail(job, QueueClosed(f"model {model} was deleted before this request ran"))
+            for table in (self._specs, self._largest_batch, self._fill_wait_s, self._jobs,
+                          self._queued, self._last_served, self._taken):
+                del table[model]
+            for key in [key for key in self._recent if key[0] == model]:
+                del self._recent[key]
+            self._retiring.discard(model)
+        return drained
 
     def set_buckets(self, model: str, buckets: tuple[int, ...]) -> None:
         """The buckets `model` can run now (compiled); batches are cut to fit them."""
@@ -240,7 +290,7 @@ class Batcher:
 
     def queued_points(self, model: str) -> int:
         with self._cond:
-            return self._queued[model]
+            return self._queued.get(model, 0)
 
     def submit(
         self, model: str, points: np.ndarray, gradient: bool = False, timeout_s: float = 60.0
@@ -248,8 +298,10 @@ class Batcher:
         """Queue `points` (n, P) for `model`; the future resolves to a `BatchResult`.
 
         Cancel the future to withdraw the request: slices not yet dispatched are dropped.
-        Raises `QueueFull`, `BatcherClosed` or `KeyError` (unknown model) at once.
+        Raises `QueueFull`, `BatcherClosed`, `QueueClosed` or `KeyError` (unknown model) at once.
         """
+        if model in self._retiring:
+            raise QueueClosed(f"model {model} is being deleted")
         spec = self._specs[model]
         points = np.ascontiguousarray(points, dtype=np.float64)
         if points.ndim != 2 or points.shape[1] != spec.padding.shape[0] or len(points) == 0:
@@ -302,6 +354,8 @@ class Batcher:
     def _done_running(self, running: _Running) -> None:
         """A batch returned or failed (lock held): no longer watched; a stuck one is logged."""
         self._running.remove(running)
+        if running.model in self._taken:  # else retired while this batch ran (`retire`)
+            self._taken[running.model] -= 1
         if running.stuck:
             logger.warning("stuck batch of model %s bucket %d returned after %.1f s",
                            running.model, running.bucket, time.monotonic() - running.started)
@@ -412,6 +466,7 @@ class Batcher:
             if job.undispatched == 0:
                 jobs.remove(job)
         self._queued[model] -= size
+        self._taken[model] += 1
         self._last_served[model] = now
         self._metrics.queue_depth.labels(model).set(self._queued[model])
         return slices

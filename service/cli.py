@@ -35,6 +35,31 @@ def _simulate(args: argparse.Namespace) -> int:
     return simulate(args)
 
 
+def _register(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from client import Client, ServiceError
+
+    try:
+        settings = None if args.settings is None else json.loads(args.settings)
+    except ValueError as error:
+        raise SystemExit(f"--settings must be JSON: {error}") from None
+    try:
+        client = Client.register(
+            args.url, args.dataset, kind=args.kind, pixel_scale=args.pixel_scale,
+            mask_radius=args.mask_radius, name=args.name, settings=settings, mass=args.mass,
+            buckets=args.buckets, token=args.token or os.environ.get("LENSSERVE_TOKEN"),
+            wait=None if args.no_wait else args.wait)
+        with client:
+            info = client.model.info
+    except (ServiceError, ValueError) as error:
+        raise SystemExit(f"lensserve register: {error}") from None
+    print(json.dumps({key: info.get(key) for key in (
+        "name", "kind", "state", "parameter_names", "registration")}, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lensserve", description="A warm, batching strong-lens likelihood service."
@@ -68,6 +93,31 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--output", default="simulated.npz", help="output .npz path")
     simulate.add_argument("--seed", type=int, default=1, help="noise seed (default 1)")
     simulate.set_defaults(run=_simulate)
+
+    register = commands.add_parser(
+        "register", help="register a dataset as a new model of a running service",
+        description="POST /v1/models: the dataset is stored in the service's registry and "
+        "served until deleted, across restarts. Prints the model's name and state as JSON.")
+    register.add_argument("dataset", help="a .npz file or a directory of FITS files")
+    register.add_argument("--url", default="http://127.0.0.1:8000",
+                          help="the service (default http://127.0.0.1:8000)")
+    register.add_argument("--kind", default="mge", help="model kind (default mge)")
+    register.add_argument("--name", help="its name (default: the service makes one up)")
+    register.add_argument("--pixel-scale", type=float,
+                          help="arcsec per pixel (default: the .npz file's)")
+    register.add_argument("--mask-radius", type=float,
+                          help=f"circular mask radius in arcsec (default {DEFAULT_MASK_RADIUS_TEXT})")
+    register.add_argument("--mass", choices=("isothermal", "power_law"),
+                          help="lens mass profile (default isothermal)")
+    register.add_argument("--settings", help='likelihood.ModelSettings fields as JSON, e.g. '
+                          '\'{"lens_gaussians": 30}\'')
+    register.add_argument("--buckets", type=int, nargs="+", help="its batch sizes (default: "
+                          "the service's)")
+    register.add_argument("--token", help="the service's token (default: $LENSSERVE_TOKEN)")
+    register.add_argument("--wait", type=float, default=600.0,
+                          help="seconds to wait for it to serve (default 600)")
+    register.add_argument("--no-wait", action="store_true", help="return once it is registered")
+    register.set_defaults(run=_register)
     return parser
 
 

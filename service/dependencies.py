@@ -19,6 +19,7 @@ from starlette.datastructures import State
 
 from service.evaluation import Evaluator
 from service.metrics import Metrics
+from service.registry import LensRegistry
 from service.settings import ServiceSettings
 
 
@@ -34,6 +35,11 @@ async def get_evaluator(request: Request) -> Evaluator:
     return running_evaluator(request.app.state)
 
 
+async def get_registry(request: Request) -> LensRegistry:
+    running_evaluator(request.app.state)  # 503 while starting: both are made together
+    return request.app.state.registry
+
+
 def running_evaluator(state: State) -> Evaluator:
     """The app's evaluator; 503 until the lifespan has built it."""
     evaluator = getattr(state, "evaluator", None)
@@ -45,6 +51,7 @@ def running_evaluator(state: State) -> Evaluator:
 SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 EvaluatorDep = Annotated[Evaluator, Depends(get_evaluator)]
+RegistryDep = Annotated[LensRegistry, Depends(get_registry)]
 
 
 class BearerToken(SecurityBase):

@@ -14,6 +14,11 @@ An executable takes the model's core (`likelihood.core`: its dataset's arrays, o
 as an argument, so models whose cores have the same structure and shapes (the same kind and
 settings on same-shaped datasets) share their executables: only the first is compiled.
 
+Models can come and go while the service runs (`service.registry`): `add` puts one's core on the
+device, `share_executables` serves it at once when every executable it needs is compiled already
+(a warm shape class: nothing compiled), else `compile_model` compiles it, one compilation at a
+time; `remove` frees its core and executables (shared ones stay, for the next of its shapes).
+
 Memory: each executable's needs come from XLA's memory analysis (`executables.DeviceMemory`).
 With a `device_memory_budget`, a bucket fits when every model's core (resident) plus
 `concurrent_batches` runs of its executables (batch, outputs, temporaries; the larger variant)
@@ -83,6 +88,7 @@ class Engine:
         self._by_shape: dict[tuple, object] = {}
         self._compiled_buckets: dict[str, tuple[int, ...]] = dict.fromkeys(self.models, ())
         self._stop = threading.Event()
+        self._compile_lock = threading.Lock()  # one compilation at a time: they share the cores
         self.compile_error: str | None = None
         self.device_memory_budget = device_memory_budget
         self.concurrent_batches = concurrent_batches
@@ -117,10 +123,10 @@ class Engine:
     @property
     def ready(self) -> bool:
         """Every model answers (has at least its smallest bucket)."""
-        return all(self._compiled_buckets.values())
+        return all(list(self._compiled_buckets.values()))
 
     def model_ready(self, name: str) -> bool:
-        return bool(self._compiled_buckets[name])
+        return bool(self._compiled_buckets.get(name))
 
     def compiled_buckets(self, name: str) -> tuple[int, ...]:
         return self._compiled_buckets[name]
@@ -136,7 +142,7 @@ class Engine:
         """Bytes of every model's core, on the device for as long as the service runs."""
         import jax
 
-        return sum(np.asarray(leaf).nbytes for model in self.models.values()
+        return sum(np.asarray(leaf).nbytes for model in list(self.models.values())
                    for leaf in jax.tree_util.tree_leaves(model.core))
 
     def model_failure(self, name: str) -> str | None:
@@ -163,34 +169,99 @@ class Engine:
     def compile_order(self) -> list[tuple[str, int]]:
         """Every model's smallest bucket first (each model answers as early as it can), then the
         rest, model by model."""
-        first = [(name, buckets[0]) for name, buckets in self.buckets.items()]
-        rest = [(name, b) for name, buckets in self.buckets.items() for b in buckets[1:]]
+        models = list(self.buckets.items())  # a snapshot: models may be added meanwhile
+        first = [(name, buckets[0]) for name, buckets in models]
+        rest = [(name, b) for name, buckets in models for b in buckets[1:]]
         return first + rest
 
     def compile(self) -> None:
         """Compile every model for every bucket (and variant); logs progress; blocks."""
-        try:
-            for name, bucket in self.compile_order():
-                if bucket not in self.buckets[name]:
-                    continue  # dropped with a smaller bucket that did not fit
-                for gradient in (False, True) if self.gradient else (False,):
+        with self._compile_lock:
+            try:
+                for name, bucket in self.compile_order():
                     if self._stop.is_set():
                         return
-                    self._compile_one(name, bucket, gradient)
-                if not self._fits(name, bucket):
-                    continue
-                self._compiled_buckets[name] = tuple(sorted((*self._compiled_buckets[name], bucket)))
-                self.on_buckets(name, self._compiled_buckets[name])
-                if self._compiled_buckets[name] == self.buckets[name]:
-                    logger.info("model %s ready: buckets %s", name, list(self.buckets[name]))
-        except Exception as error:
-            self.compile_error = f"{type(error).__name__}: {error}"
-            logger.exception("compilation failed; models without a compiled bucket will not serve")
-            return
+                    if name not in self.models:
+                        continue  # removed meanwhile
+                    self._compile_bucket(name, bucket)
+            except Exception as error:
+                self.compile_error = f"{type(error).__name__}: {error}"
+                logger.exception("compilation failed; models without a compiled bucket will not "
+                                 "serve")
+                return
         if self._failures:
             return
         self._metrics.ready.set(1)
         logger.info("all %d models compiled; ready", len(self.models))
+
+    def add(self, name: str, model, buckets: tuple[int, ...]) -> None:
+        """Serve one more model (`compile_model` compiles it); its core goes on the device now."""
+        import jax
+
+        self._cores[name] = jax.device_put(model.core)
+        self.buckets[name] = tuple(sorted(buckets))
+        self._compiled_buckets[name] = ()
+        self.dropped_buckets[name] = ()
+        self.models[name] = model
+
+    def shares_executables(self, name: str) -> bool:
+        """Whether every executable `name` needs is compiled already (for a model of the same
+        shapes): then `compile_model` compiles nothing."""
+        variants = (False, True) if self.gradient else (False,)
+        return all(self._shape_key(name, bucket, gradient) in self._by_shape
+                   for bucket in self.buckets[name] for gradient in variants)
+
+    def share_executables(self, name: str) -> bool:
+        """If `shares_executables(name)`, take them: the model then serves every bucket, and
+        nothing was compiled. Else False, and nothing changed."""
+        if not self.shares_executables(name):
+            return False
+        for bucket in self.buckets[name]:
+            self._compile_bucket(name, bucket)
+        return True
+
+    def compile_model(self, name: str) -> None:
+        """Compile one model added with `add`, bucket by bucket; a failure fails this model only.
+        Stops if the model is removed meanwhile."""
+        with self._compile_lock:
+            try:
+                for bucket in self.buckets.get(name, ()):
+                    if self._stop.is_set() or name not in self.models:
+                        break
+                    self._compile_bucket(name, bucket)
+            except Exception as error:  # noqa: BLE001 - the other models go on serving
+                self._failures[name] = f"{type(error).__name__}: {error}"
+                logger.exception("compiling model %s failed", name)
+            if name not in self.models:
+                self._forget(name)  # removed while it compiled: drop what was compiled since
+
+    def remove(self, name: str) -> None:
+        """Stop serving `name` and free its core and executables; executables other models
+        share stay compiled, for the next model of the same shapes."""
+        self.models.pop(name, None)
+        self._forget(name)
+
+    def _forget(self, name: str) -> None:
+        for key in [key for key in self._compiled if key[0] == name]:
+            del self._compiled[key]
+        for key in [key for key in self._working_memory if key[0] == name]:
+            del self._working_memory[key]
+        for table in (self._cores, self.buckets, self._compiled_buckets, self.dropped_buckets,
+                      self._failures):
+            table.pop(name, None)
+
+    def _compile_bucket(self, name: str, bucket: int) -> None:
+        """Compile (or share) both variants of one bucket and hand the bucket to `on_buckets`."""
+        if bucket not in self.buckets[name]:
+            return  # dropped with a smaller bucket that did not fit
+        for gradient in (False, True) if self.gradient else (False,):
+            self._compile_one(name, bucket, gradient)
+        if not self._fits(name, bucket):
+            return
+        self._compiled_buckets[name] = tuple(sorted((*self._compiled_buckets[name], bucket)))
+        self.on_buckets(name, self._compiled_buckets[name])
+        if self._compiled_buckets[name] == self.buckets[name]:
+            logger.info("model %s ready: buckets %s", name, list(self.buckets[name]))
 
     def _fits(self, name: str, bucket: int) -> bool:
         """Whether `bucket` fits the device memory budget; if not, drop it and the model's larger
@@ -229,7 +300,7 @@ class Engine:
             self._cores[name] = jax.device_put(model.core)
         core = self._cores[name]
         function = model.evidence_function
-        key = (function, *shape_signature(core), bucket, gradient)
+        key = self._shape_key(name, bucket, gradient)
         started = time.perf_counter()
         if key in self._by_shape:
             self._compiled[name, bucket, gradient], memory = self._by_shape[key]
@@ -250,6 +321,11 @@ class Engine:
             " value_and_grad" if gradient else "", seconds,
             "unknown" if compiled.memory is None else _mb(compiled.memory.working),
         )
+
+    def _shape_key(self, name: str, bucket: int, gradient: bool) -> tuple:
+        """What two models' executables for a bucket and variant have in common when shared."""
+        core = self._cores[name] if name in self._cores else self.models[name].core
+        return (self.models[name].evidence_function, *shape_signature(core), bucket, gradient)
 
     def _note_memory(self, name: str, bucket: int, memory: DeviceMemory | None) -> None:
         if memory is not None:

@@ -72,6 +72,23 @@ class Metrics:
             "lensserve_compile_seconds", "Seconds spent compiling (lowering plus XLA compile).",
             ["model", "variant"], registry=r,
         )
+        self.registrations = Counter(
+            "lensserve_registrations", "Model registrations (POST /v1/models) by outcome: "
+            "ready (201), compiling (202), invalid, too_large, unsupported, conflict, full, "
+            "rate_limited.", ["outcome"], registry=r,
+        )
+        self.registered_models = Gauge(
+            "lensserve_registered_models", "Models in the registry (restored failed ones "
+            "included).", registry=r,
+        )
+        self.max_registered_models = Gauge(
+            "lensserve_registered_models_max", "max_models: the most the registry may hold "
+            "(0: no limit).", registry=r,
+        )
+        self.max_registrations_per_minute = Gauge(
+            "lensserve_registrations_per_minute_max", "max_registrations_per_minute (0: no "
+            "limit).", registry=r,
+        )
         self.ready = Gauge("lensserve_ready", "1 once every bucket of every model is compiled.",
                            registry=r)
         self.stuck_batches = Counter(

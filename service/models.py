@@ -23,6 +23,14 @@ def default_specs() -> list[ModelSpec]:
             for kind, definition in KINDS.items()]
 
 
+def default_buckets(kind: str, ladder: tuple[int, ...]) -> tuple[int, ...]:
+    """A registered model's batch sizes when it names none: as the default models'."""
+    from likelihood.kinds import KINDS
+
+    definition = KINDS.get(kind)
+    return PIXELIZED_DEFAULT_BUCKETS if definition is not None and definition.pixelized else ladder
+
+
 def served_specs(specs: list[ModelSpec] | None) -> list[ModelSpec]:
     return specs if specs is not None else default_specs()
 
@@ -55,9 +63,7 @@ def load_models(specs: list[ModelSpec] | None, kernel_threads: int | None = None
     """`{name: likelihood.LensModel}` for `specs` (None: `default_specs()`), in order, with the
     curvature kernel on `kernel_threads` threads (None: the usable cores), each model's lanes
     policy and formulation its spec's, else `lanes` and `formulation`, else the device's."""
-    from likelihood import ModelSettings, build_model, default_dataset, load_imaging
-    from likelihood.parameters import ParameterError
-    from likelihood.priors import prior_from_dict
+    from likelihood import default_dataset, load_imaging
 
     models = {}
     for spec in served_specs(specs):
@@ -65,23 +71,36 @@ def load_models(specs: list[ModelSpec] | None, kernel_threads: int | None = None
             dataset = default_dataset()
         else:
             dataset = load_imaging(spec.dataset, pixel_scale=spec.pixel_scale)
-        if spec.mask_radius is not None:
-            dataset = dataclasses.replace(dataset, mask_radius=spec.mask_radius)
-        settings = ModelSettings(**{
-            key: tuple(value) if isinstance(value, list) else value
-            for key, value in {**spec.settings, "mass": spec.mass}.items()
-        })
-        priors = {}
-        for name, prior in spec.priors.items():
-            try:
-                priors[name] = prior_from_dict(prior)
-            except ValueError as error:
-                raise ParameterError(f"model {spec.name}: the prior of {name}: {error}") from None
-        execution = service_execution(kernel_threads, lanes=spec.lanes or lanes,
-                                      formulation=spec.formulation or formulation)
-        try:
-            models[spec.name] = build_model(dataset, spec.kind, settings, execution=execution,
-                                            priors=priors, fixed=spec.fixed)
-        except ParameterError as error:
-            raise ParameterError(f"model {spec.name}: {error}") from None
+        models[spec.name] = build_served_model(spec, dataset, kernel_threads, lanes=lanes,
+                                               formulation=formulation)
     return models
+
+
+def build_served_model(spec: ModelSpec, dataset, kernel_threads: int | None = None, *,
+                       lanes: str | None = None, formulation: str | None = None):
+    """The `likelihood.LensModel` of `spec` on `dataset` (a `likelihood.Imaging`; the spec's
+    `mask_radius`, if set, replaces the dataset's); see `load_models` for the rest. Raises
+    `likelihood.ParameterError` naming the model for a spec the model cannot take."""
+    from likelihood import ModelSettings, build_model
+    from likelihood.parameters import ParameterError
+    from likelihood.priors import prior_from_dict
+
+    if spec.mask_radius is not None:
+        dataset = dataclasses.replace(dataset, mask_radius=spec.mask_radius)
+    settings = ModelSettings(**{
+        key: tuple(value) if isinstance(value, list) else value
+        for key, value in {**spec.settings, "mass": spec.mass}.items()
+    })
+    priors = {}
+    for name, prior in spec.priors.items():
+        try:
+            priors[name] = prior_from_dict(prior)
+        except ValueError as error:
+            raise ParameterError(f"model {spec.name}: the prior of {name}: {error}") from None
+    execution = service_execution(kernel_threads, lanes=spec.lanes or lanes,
+                                  formulation=spec.formulation or formulation)
+    try:
+        return build_model(dataset, spec.kind, settings, execution=execution, priors=priors,
+                           fixed=spec.fixed)
+    except ParameterError as error:
+        raise ParameterError(f"model {spec.name}: {error}") from None

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+)
 
 # The documentation's example points: the embedded dataset's true parameters (`default_truth()`)
 # in the order of each kind's parameter_names, the pixelized kinds' regularization coefficient at
@@ -89,6 +98,9 @@ class ModelInfo(BaseModel):
     working_memory_bytes: dict[int, int] = Field(
         description="per compiled bucket, the device memory one batch needs besides the "
         "models' data (XLA's memory analysis of its executable; the larger variant's)")
+    registration: Registered | None = Field(
+        default=None, description="for a model registered at runtime (POST /v1/models); None "
+        "for the configured ones")
 
 
 class Limits(BaseModel):
@@ -107,3 +119,54 @@ class ModelsResponse(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str = Field(description="what was wrong, in words")
+
+
+class RegistrationSpec(BaseModel):
+    """A model to register (`POST /v1/models`) besides its dataset's arrays: what a
+    `ServiceSettings.models` entry says, its dataset sent in the request instead of named."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_.-]{1,128}$",
+        description="URL name: /v1/models/{name}; None: one is made up (`lens-<12 hex>`)")
+    kind: str = Field(description="likelihood model kind: mge, rectangular or delaunay")
+    pixel_scale: float = Field(gt=0, description="arcsec per pixel")
+    mask_radius: float | None = Field(
+        default=None, gt=0, description="circular mask radius in arcsec; None: 3.5")
+    mass: Literal["isothermal", "power_law"] = Field(
+        default="isothermal", description="the lens mass profile (with external shear)")
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="keyword arguments of likelihood.ModelSettings")
+    priors: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="priors replacing the defaults, by parameter name, "
+        "as in /v1/models")
+    fixed: dict[str, float] = Field(
+        default_factory=dict, description="parameters held fixed at these values, by name")
+    buckets: list[Annotated[StrictInt, Field(gt=0)]] | None = Field(
+        default=None, min_length=1,
+        description="this model's batch sizes; None: the service's ladder")
+
+
+class Registered(BaseModel):
+    """A registered model's registration: its dataset and when."""
+
+    dataset_sha256: str = Field(description="sha256 of the dataset's arrays as stored")
+    created: datetime.datetime
+
+
+class ModelStatus(BaseModel):
+    """Where a registered model stands (the answer to `POST /v1/models`, and to
+    `GET /v1/models/{name}` for a model that failed before it could be built)."""
+
+    name: str
+    state: str = Field(description="`compiling`, `serving` (some buckets), `ready` or "
+                       "`failed: <reason>`")
+    ready: bool = Field(description="the model answers (at least its smallest bucket is compiled)")
+    status_url: str = Field(description="GET it for the model and its state")
+    registration: Registered
+
+
+class Retired(BaseModel):
+    name: str
+    drained: bool = Field(description="every point queued when it was deleted was answered")

@@ -169,6 +169,31 @@ class ServiceSettings(BaseSettings):
         default=Path.home() / ".cache" / "lensserve" / "jax",
         description="JAX persistent compilation cache; None disables it",
     )
+    data_dir: Path = Field(
+        default=Path.home() / ".local" / "share" / "lensserve",
+        description="where the service keeps its state: the registry's SQLite file "
+        "(registry.sqlite) unless registry_url names another database",
+    )
+    registry_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the registry of models registered at runtime, e.g. "
+        "postgresql+psycopg://user@host/lensserve (several replicas share one); None: SQLite in "
+        "data_dir",
+    )
+    max_dataset_bytes: int = Field(
+        default=64 * 2**20, ge=1,
+        description="body size of a model registration (POST /v1/models, its dataset), else 413",
+    )
+    max_models: int | None = Field(
+        default=None, ge=1,
+        description="models registered at runtime the registry may hold; one more is refused "
+        "(409) until one is deleted. None: no limit",
+    )
+    max_registrations_per_minute: int | None = Field(
+        default=None, ge=1,
+        description="registration requests (POST /v1/models, refused ones included) per minute; "
+        "more get 429 with Retry-After. None: no limit",
+    )
     token: SecretStr | None = Field(
         default=None, description="bearer token required by every endpoint except /healthz"
     )
@@ -178,6 +203,11 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _buckets_sorted_positive(cls, buckets: tuple[int, ...]) -> tuple[int, ...]:
         return sorted_buckets(buckets)
+
+    @property
+    def registry_database(self) -> str:
+        """The registry's SQLAlchemy URL: `registry_url`, else a SQLite file in `data_dir`."""
+        return self.registry_url or f"sqlite:///{self.data_dir / 'registry.sqlite'}"
 
     @model_validator(mode="after")
     def _batch_fits_buckets(self) -> ServiceSettings:

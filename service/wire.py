@@ -124,7 +124,7 @@ def decode_request(body: bytes, content_type: str | None, limits: RequestLimits)
                 request = LogEvidenceRequest.model_validate(obj)
                 points = _rows_to_array(request.parameters)
     except ValidationError as error:
-        raise WireError(422, _validation_message(error)) from None
+        raise WireError(422, validation_message(error)) from None
     return DecodedRequest(_check_points(points, limits), request.gradient)
 
 
@@ -286,7 +286,7 @@ def _empty(what: str, shape: list[int]) -> WireError:
     return WireError(422, f"{what} is empty (shape {shape})")
 
 
-def _validation_message(error: ValidationError) -> str:
+def validation_message(error: ValidationError) -> str:
     messages = []
     for item in error.errors()[:3]:
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in item["loc"])

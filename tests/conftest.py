@@ -1,6 +1,13 @@
 """Test-wide settings: float64 everywhere, warnings as errors (evidence differences of 1e-4 matter)."""
 
+import os
+import tempfile
+
 from service.environment import set_default_environment
+
+# Servers started by the tests, in this process or as `lensserve serve`, keep their registry of
+# runtime-registered models here rather than in the user's data directory (restored at start-up).
+os.environ.setdefault("LENSSERVE_DATA_DIR", tempfile.mkdtemp(prefix="lensserve-test-data-"))
 
 # The service's thread settings (before JAX, NumPy or SciPy load).
 set_default_environment()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import socket
 import threading
 import time
@@ -69,3 +70,8 @@ def running_server(app, token: str, ready_timeout: float) -> Iterator[str]:
         server.should_exit = True
         thread.join(60)
         sock.close()
+        # The app froze everything alive once compiled (`gc.freeze`, for the service's one life):
+        # unfrozen, the stopped server's cycles are collected, and its compiled programs with
+        # them; else each server a test process starts keeps its memory maps to the end.
+        gc.unfreeze()
+        gc.collect()

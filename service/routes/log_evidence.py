@@ -23,7 +23,7 @@ from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import Response
 from starlette.datastructures import Headers
 
-from service.batcher import BatcherClosed, BatchStuck, DeadlineExceeded, QueueFull
+from service.batcher import BatcherClosed, BatchStuck, DeadlineExceeded, QueueClosed, QueueFull
 from service.dependencies import check_token, running_evaluator
 from service.evaluation import (
     ClientGone,
@@ -128,7 +128,7 @@ async def answer(state: Any, name: str, headers: Headers, receive: Receive) -> A
         evaluation = await evaluator.evaluate(
             name, decoded.points, decoded.gradient, client_gone=lambda: _disconnected(receive)
         )
-    except UnknownModel as error:
+    except (UnknownModel, QueueClosed) as error:  # QueueClosed: being deleted
         metrics.rejections.labels("", "unknown_model").inc()
         return _error(404, str(error))
     except (WireError, WrongParameterCount, GradientsDisabled) as error:

@@ -264,3 +264,42 @@ def test_call_raises_what_the_steps_raise():
     call = Call(session().describe())
     with pytest.raises(ServiceError, match="in time"):
         call.resume(httpx.ReadTimeout("slow"))
+
+
+def registered(name: str, state: str, code: int = 200) -> httpx.Response:
+    return httpx.Response(code, json={"name": name, "state": state, "ready": state != "compiling",
+                                      "status_url": f"{MODELS_URL}/{name}"})
+
+
+def test_register_posts_then_polls_its_status_until_it_serves_and_binds_the_session():
+    clock = Clock()
+    unbound = Session(URL, None, "secret", "msgpack", RetryPolicy(), None, clock=clock)
+    call = Call(unbound.register(b"body", {"Content-Type": "application/msgpack"}, 60.0, 2.0))
+    assert call.step == Send("POST", MODELS_URL, {"Authorization": "Bearer secret",
+                                                  "Content-Type": "application/msgpack"}, b"body")
+    call.resume(registered("lens-1", "compiling", 202))
+    for state in ("compiling", "serving"):
+        assert call.step == Sleep(2.0)
+        clock.now += 2.0
+        call.resume(None)
+        assert call.step.method == "GET" and call.step.url == f"{MODELS_URL}/lens-1"
+        call.resume(registered("lens-1", state))
+    assert call.done and call.result["state"] == "serving"
+    assert unbound.evaluate_url == f"{MODELS_URL}/lens-1/log-evidence"
+
+
+def test_register_raises_the_services_words_when_refused_or_failed():
+    refused = Call(session().register(b"", {}, None, 1.0))
+    with pytest.raises(ServiceError, match="422: noise map contains non-finite values"):
+        refused.resume(httpx.Response(422, json={"detail": "noise map contains non-finite values"}))
+    failed = Call(session().register(b"", {}, 60.0, 1.0))
+    failed.resume(registered("lens-2", "compiling", 202))
+    failed.resume(None)
+    with pytest.raises(ServiceError, match="lens-2 failed: XlaRuntimeError"):
+        failed.resume(registered("lens-2", "failed: XlaRuntimeError"))
+
+
+def test_a_client_of_no_model_says_so_before_sending_anything():
+    call = Session(URL, None, None, "json", RetryPolicy(), None).evaluate([[1.0]], False)
+    with pytest.raises(ValueError, match="no model"):
+        Call(call)

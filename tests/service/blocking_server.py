@@ -30,6 +30,7 @@ class BlockingModel:
         self.reference_parameters = model.reference_parameters
         self.invalid_reason = model.invalid_reason
         self.describe = model.describe
+        self.kind, self.execution = model.kind, model.execution  # logged at start-up
         self.core = model.core
         self._radius = model.parameter_names.index("lens.mass.einstein_radius")
 

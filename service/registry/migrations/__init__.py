@@ -1,0 +1,1 @@
+"""The registry's Alembic migrations, applied by `RegistryStore.migrate` at start-up."""
