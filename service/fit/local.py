@@ -18,11 +18,13 @@ import httpx
 from service.fit.progress import progress
 
 ROOT = Path(__file__).resolve().parents[2]
-# Batch sizes per model: the MGE kind is cheap per point and batches well; a pixelized point costs
-# tens of milliseconds to seconds on a CPU and runs lane after lane, so large buckets only add
+# One batch size per model, each compiled at start-up (tens of seconds to minutes each on a busy
+# 2-core CPU): nautilus sends batches of `n_batch` points (a multiple of these), so smaller buckets
+# would go unused. The MGE kind is cheap per point and batches well; a pixelized point costs tens
+# of milliseconds to seconds on a CPU and runs lane after lane, so a large bucket only adds
 # compile time (`service.models.PIXELIZED_DEFAULT_BUCKETS`).
-MGE_BUCKETS = (1, 8, 32)
-PIXELIZED_BUCKETS = (1, 4)
+MGE_BUCKETS = (32,)
+PIXELIZED_BUCKETS = (4,)
 START_TIMEOUT_S = 1800.0
 
 

@@ -60,28 +60,36 @@ class Tracked:
 
     def log_evidence(self, theta: np.ndarray) -> np.ndarray:
         if self.sampler is not None and self.sampler.bounds:
-            sampler = self.sampler
-            log_z = sampler.log_z
-            state = (f"f_live {sampler.f_live:.3f}" if not sampler.explored
-                     else f"N_eff {sampler.n_eff:.0f}")
-            self._bar.set_postfix_str(
-                f"log Z {'n/a' if log_z is None else f'{log_z:.2f}'}, {state}, "
-                f"{len(sampler.bounds)} bounds", refresh=False)
+            self._bar.set_postfix_str(self._state(self.sampler), refresh=False)
         values = self._client.log_evidence(theta)
         self._bar.update(len(values))
         return values
 
+    def _state(self, sampler) -> str:
+        log_z = sampler.log_z
+        if sampler.explored:
+            live = f"sampling, N_eff {sampler.n_eff:.0f}"
+        else:
+            try:
+                live = f"exploring, f_live {sampler.f_live:.3f}"
+            except ValueError:  # mid-batch the new shell's points and counts disagree
+                live = "exploring"
+        return (f"log Z {'n/a' if log_z is None else f'{log_z:.2f}'}, {live}, "
+                f"{len(sampler.bounds)} bounds")
+
 
 def served_batches(url: str, model: str, token: str | None) -> float | None:
-    """Batches the service has executed for `model` (`/metrics`), or None if it has no metrics."""
+    """Batches the service has executed for `model` (`/metrics`; 0 before its first, whose
+    labelled series does not exist yet), or None if it has no metrics."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        text = httpx.get(f"{url}/metrics", headers=headers, timeout=10).text
+        answer = httpx.get(f"{url}/metrics", headers=headers, timeout=10)
+        answer.raise_for_status()
     except httpx.HTTPError:
         return None
     prefix = f'lensserve_batch_size_points_count{{model="{model}"'
-    found = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix)]
-    return sum(found) if found else None
+    return sum(float(line.rsplit(" ", 1)[1]) for line in answer.text.splitlines()
+               if line.startswith(prefix))
 
 
 def run_stage(stage: Stage, url: str, model_name: str, previous: dict | None, directory: Path,
