@@ -22,6 +22,9 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
                         "a fit there resumes after its last finished stage")
     parser.add_argument("--source", default="delaunay", choices=("delaunay", "rectangular"),
                         help="the pixelized source of stages 2 and 3 (default delaunay)")
+    parser.add_argument("--stages", type=int, default=3, choices=(1, 2, 3),
+                        help="run the first N stages only (default 3: all); a later run with "
+                        "more resumes")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     parser.add_argument("--n-live", type=int, default=400, help="nautilus live points (400)")
     parser.add_argument("--n-batch", type=int, default=128,

@@ -92,7 +92,7 @@ def fit(args: argparse.Namespace) -> int:
     from service.fit.local import local_service
     from service.fit.report import write_report
 
-    pipeline = stages(args.source)
+    pipeline = stages(args.source)[:args.stages]
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     names = {stage.name: model_name(stage) for stage in pipeline}

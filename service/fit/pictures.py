@@ -151,10 +151,8 @@ def corner_plot(names: Sequence[str], points: np.ndarray, log_weights: np.ndarra
     weights = np.exp(log_weights - np.max(log_weights))
     n = len(names)
     figure, axes = plt.subplots(n, n, figsize=(1.9 * n + 1, 1.9 * n + 1), squeeze=False)
-    ranges = []
-    for i in range(n):
-        lo, hi = _weighted_range(points[:, i], weights)
-        ranges.append((lo, hi))
+    ranges = [_weighted_range(points[:, i], weights, (truth or {}).get(name))
+              for i, name in enumerate(names)]
     for i in range(n):
         for j in range(n):
             ax = axes[i, j]
@@ -182,14 +180,19 @@ def corner_plot(names: Sequence[str], points: np.ndarray, log_weights: np.ndarra
             elif j > 0:
                 ax.set_yticklabels([])
     figure.suptitle(title)
+    figure.subplots_adjust(left=0.08, right=0.98, bottom=0.08, top=0.94, wspace=0.08, hspace=0.08)
     figure.savefig(path, dpi=90)
     plt.close(figure)
 
 
-def _weighted_range(values: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+def _weighted_range(values: np.ndarray, weights: np.ndarray, truth: float | None
+                    ) -> tuple[float, float]:
+    """The central 99.8% of the weighted values, widened to hold `truth` (if given)."""
     from client.pipeline import weighted_quantiles
 
     lo, hi = weighted_quantiles(values, weights, (0.001, 0.999))
+    if truth is not None:
+        lo, hi = min(lo, truth), max(hi, truth)
     if not hi > lo:
         lo, hi = lo - 1e-6, hi + 1e-6
     return float(lo), float(hi)
