@@ -6,12 +6,14 @@ import argparse
 
 
 def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
+    from service.cli import DEFAULT_MASK_RADIUS_TEXT
+
     parser.add_argument("dataset", metavar="DATASET",
                         help="a directory of FITS files, an .npz file, or 'default' (the embedded "
                         "simulated lens)")
     parser.add_argument("--pixel-scale", type=float, help="arcsec per pixel (FITS datasets)")
     parser.add_argument("--mask-radius", type=float, help="circular mask radius in arcsec "
-                        "(default 3.5)")
+                        f"(default {DEFAULT_MASK_RADIUS_TEXT})")
     parser.add_argument("--url", help="a running service (default: start one for this fit)")
     parser.add_argument("--token", help="the service's bearer token (with --url)")
     parser.add_argument("--models", help="with --url: the served models of the three stages, "

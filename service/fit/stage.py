@@ -53,7 +53,6 @@ class Tracked:
     set once the sampler exists; nautilus calls the likelihood from its own thread only."""
 
     def __init__(self, client: Client, bar) -> None:
-        self.model = client.model
         self._client = client
         self._bar = bar
         self.sampler = None
