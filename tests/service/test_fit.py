@@ -124,3 +124,25 @@ def _published_radius_prior():
     from client.priors import Uniform
 
     return Uniform(0.0, 8.0)
+
+
+@pytest.mark.timeout(300)
+def test_a_fit_against_a_running_service_uses_its_models_and_skips_what_it_lacks(served, tmp_path):
+    """With --url the fit uses the models named by --models; this service has stage 1's only."""
+    from tests.service.conftest import TOKEN
+
+    environment = {**os.environ, "PYTHONPATH": str(REPOSITORY)}
+    done = subprocess.run(  # the default --output, ./fit
+        [sys.executable, "-m", "service.cli", "fit", "default", "--mask-radius", "1.0", "--url",
+         served.url, "--token", TOKEN, "--models", "mge,absent-pixelized,absent-power-law",
+         "--n-live", "20", "--n-batch", "32", "--n-eff", "50", "--max-calls", "64"],
+        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "stage2_delaunay: the service has no model 'absent-pixelized'; skipped" in done.stderr
+    fit_directory = tmp_path / "fit"
+    summary = json.loads((fit_directory / "stage1_mge" / "summary.json").read_text())
+    assert summary["model"] == "mge" and summary["settings"]["source_gaussians"] == 2
+    assert np.isfinite(summary["chi_squared_per_pixel"]) and summary["service_batches"] > 0
+    assert not (fit_directory / "stage2_delaunay").exists()
+    assert not (fit_directory / "service.toml").exists()
+    assert "| stage2_delaunay | not run |" in (fit_directory / "report.md").read_text()
