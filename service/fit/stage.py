@@ -102,6 +102,10 @@ def run_stage(stage: Stage, url: str, model_name: str, previous: dict | None, di
     directory.mkdir(parents=True, exist_ok=True)
     with Client(url, model_name, token=token) as client:
         described = client.model
+        served = (described.kind, described.info.get("settings", {}).get("mass"))
+        if served != (stage.kind, stage.mass):
+            raise ValueError(f"{stage.name} fits a {stage.kind} source with {stage.mass} mass; the "
+                             f"served model {model_name} is {served[0]} with {served[1]}")
         priors = stage_priors(described.parameter_names, described.priors,
                               None if previous is None else previous["parameters"])
         model = dataclasses.replace(described, priors=priors)
@@ -142,7 +146,10 @@ def run_stage(stage: Stage, url: str, model_name: str, previous: dict | None, di
         sampler=dataclasses.asdict(settings), converged=bool(sampler.explored and
                                                              sampler.n_eff >= settings.n_eff),
     )
-    (directory / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+    # Written whole, then renamed: an interrupted write leaves no summary, so no finished stage.
+    partial = directory / f"{SUMMARY}.partial"
+    partial.write_text(json.dumps(summary, indent=2) + "\n")
+    partial.replace(directory / SUMMARY)
     return summary
 
 

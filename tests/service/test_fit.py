@@ -146,3 +146,12 @@ def test_a_fit_against_a_running_service_uses_its_models_and_skips_what_it_lacks
     assert not (fit_directory / "stage2_delaunay").exists()
     assert not (fit_directory / "service.toml").exists()
     assert "| stage2_delaunay | not run |" in (fit_directory / "report.md").read_text()
+
+    # Resumed with a model of the wrong kind for stage 2: refused before sampling.
+    wrong = subprocess.run(
+        [sys.executable, "-m", "service.cli", "fit", "default", "--mask-radius", "1.0", "--url",
+         served.url, "--token", TOKEN, "--models", "mge,mge,mge", "--quiet"],
+        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120)
+    assert wrong.returncode != 0
+    assert "stage2_delaunay fits a delaunay source with isothermal mass; the served model mge " \
+        "is mge with isothermal" in wrong.stderr, wrong.stderr[-2000:]
