@@ -48,8 +48,10 @@ def toml_value(value: Any) -> str:
 
 def config_text(models: Sequence[Mapping[str, Any]]) -> str:
     """The TOML of a service serving `models` (ModelSpec fields)."""
+    # The fit is the service's only client: a request queued behind a long pixelized batch is
+    # worth waiting for, not dropping (the default drops it after 60 s, and a retry starts over).
     settings = {"buckets": list(MGE_BUCKETS), "max_wait_ms": 2.0, "gradient": False,
-                "max_request_points": 1024, "max_queue_points": 4096}
+                "max_request_points": 1024, "max_queue_points": 4096, "request_timeout_s": 600.0}
     lines = [f"{key} = {toml_value(value)}" for key, value in settings.items()]
     for model in models:
         lines += ["", "[[models]]"] + [f"{key} = {toml_value(value)}"

@@ -24,6 +24,9 @@ from client.pipeline import Stage, mass_parameters, posterior_summary, prior_to_
 from service.fit.progress import progress
 
 SUMMARY = "summary.json"
+# A request holds at most this many of the model's largest batches (see `run_stage`).
+REQUEST_BATCHES = 4
+CLIENT_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -100,8 +103,14 @@ def run_stage(stage: Stage, url: str, model_name: str, previous: dict | None, di
     import nautilus
 
     directory.mkdir(parents=True, exist_ok=True)
-    with Client(url, model_name, token=token) as client:
-        described = client.model
+    with Client(url, model_name, token=token) as describing:
+        described = describing.model
+    # nautilus's batch goes as requests of a few of the model's batches: enough to keep the
+    # service's dispatchers busy, few enough that a pixelized request (seconds per point on a
+    # busy CPU) is answered well within the service's queue timeout and the client's.
+    chunk = REQUEST_BATCHES * max(described.info.get("buckets") or [settings.n_batch])
+    with Client(url, model_name, token=token, max_request_points=chunk,
+                timeout=CLIENT_TIMEOUT_S) as client:
         served = (described.kind, described.info.get("settings", {}).get("mass"))
         if served != (stage.kind, stage.mass):
             raise ValueError(f"{stage.name} fits a {stage.kind} source with {stage.mass} mass; the "
