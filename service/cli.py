@@ -60,6 +60,12 @@ def _register(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit(args: argparse.Namespace) -> int:
+    from service.fit.command import fit
+
+    return fit(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lensserve", description="A warm, batching strong-lens likelihood service."
@@ -118,6 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
                           help="seconds to wait for it to serve (default 600)")
     register.add_argument("--no-wait", action="store_true", help="return once it is registered")
     register.set_defaults(run=_register)
+
+    from service.fit.arguments import add_fit_arguments
+
+    fit = commands.add_parser(
+        "fit", help="fit a lens in stages (MGE source, pixelized source, power-law mass) with "
+        "nautilus through the service",
+        description="Three nested-sampling stages, each through the service: (1) MGE source + "
+        "isothermal + shear, broad priors; (2) a pixelized source, priors from stage 1; (3) "
+        "power-law + shear, priors from stage 2. Results, pictures and report.md go to --output; "
+        "a fit there resumes after its last finished stage.")
+    add_fit_arguments(fit)
+    fit.set_defaults(run=_fit)
     return parser
 
 

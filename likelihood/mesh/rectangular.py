@@ -113,8 +113,9 @@ def kernel_transform(knots, queries, mesh_size: int):
     return jnp.clip((raw - ends[0]) / (ends[1] - ends[0]), 0.0, 1.0)
 
 
-def _unit_coordinates(points, queries, mesh_size: int, transform: str):
-    """(M, 2) per-axis CDF coordinates of (M, 2) queries, the CDF built on (N, 2) points."""
+def unit_coordinates(points, queries, mesh_size: int, transform: str):
+    """(M, 2) per-axis CDF coordinates of (M, 2) queries, the CDF built on (N, 2) points (public:
+    `lensserve fit` inverts it to draw the mesh's rectangles on the source plane)."""
     mu = jnp.mean(points, axis=0)
     scale = min_by_index(jnp.std(points, axis=0))
     knots = (points - mu) / scale
@@ -135,7 +136,7 @@ def rectangular_mapping(points, queries, shape: tuple[int, int], transform: str)
     1, the same array). Returns `Mapping` with (M, 4) indices in [0, S^2) and weights.
     """
     size = _square(shape)
-    index_space = (size - 3) * _unit_coordinates(points, queries, size, transform) + 1.0
+    index_space = (size - 3) * unit_coordinates(points, queries, size, transform) + 1.0
     # Bins are chosen by floor; only the offsets inside a bin carry derivatives.
     down = jnp.clip(jnp.floor(jax.lax.stop_gradient(index_space)), 0, size - 2)
     t_row, t_col = (index_space - down).T

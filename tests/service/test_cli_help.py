@@ -17,7 +17,7 @@ HEAVY = ("jax", "jaxlib", "numpy", "scipy", "numba", "likelihood", "fastapi", "u
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("command", [[], ["serve"], ["evaluate"], ["simulate"], ["register"]])
+@pytest.mark.parametrize("command", [[], ["serve"], ["evaluate"], ["simulate"], ["register"], ["fit"]])
 def test_help_loads_no_jax_numpy_or_likelihood(command):
     code = (
         "import sys\nfrom service.cli import main\n"
