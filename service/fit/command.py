@@ -89,9 +89,15 @@ def say(message: str, quiet: bool) -> None:
 
 
 def fit(args: argparse.Namespace) -> int:
+    from likelihood.dataset import DatasetError
     from service.fit.local import local_service
     from service.fit.report import write_report
 
+    in_process = InProcess(args)
+    try:  # before a service starts on it: a bad dataset is the user's error, said in one line
+        in_process.dataset()
+    except DatasetError as error:
+        raise SystemExit(f"lensserve fit: {error}") from None
     pipeline = stages(args.source)[:args.stages]
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
@@ -120,7 +126,6 @@ def fit(args: argparse.Namespace) -> int:
     if args.url is None and to_run:
         server = local_service([stage_spec(stage, args) for stage in to_run], output, args.quiet)
     summaries = {}
-    in_process = InProcess(args)
     with server as url:
         available = served_names(url, args.token) if to_run else set()
         for stage in pipeline:

@@ -155,3 +155,21 @@ def test_a_fit_against_a_running_service_uses_its_models_and_skips_what_it_lacks
     assert wrong.returncode != 0
     assert "stage2_delaunay fits a delaunay source with isothermal mass; the served model mge " \
         "is mge with isothermal" in wrong.stderr, wrong.stderr[-2000:]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("dataset", "extra", "message"), [
+    ("no-such-directory", [], "no dataset at"),
+    ("default", ["--mask-radius", "-1"], "mask radius must be a positive number"),
+])
+def test_a_bad_dataset_is_refused_in_one_line_before_any_service_starts(
+        tmp_path, dataset, extra, message):
+    output = tmp_path / "fit"
+    finished = subprocess.run(
+        [sys.executable, "-m", "service.cli", "fit", dataset, "--output", str(output), "--quiet",
+         *extra], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
+        capture_output=True, text=True, timeout=110)
+    assert finished.returncode != 0
+    assert finished.stderr.strip().startswith("lensserve fit: ") and message in finished.stderr
+    assert "Traceback" not in finished.stderr
+    assert not output.exists()
